@@ -1,0 +1,26 @@
+# synscale: scaling laws of synthetic images for model training.
+# Targets: results/scaling/{run}.json (one config's scaling law) -- see README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/prompts.smk"
+include: "workflow/rules/t2i.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/reference.smk"
+include: "workflow/rules/quality.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/fit.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install synscale's Python environment into ./.venv (idempotent; re-running is cheap).
+set -euo pipefail
+cd "$(dirname "$0")"
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -r envs/requirements.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+.venv/bin/python -c "import synscale, torch, diffusers, timm, snakemake; print('synscale environment ready:', '.venv')"

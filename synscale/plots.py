@@ -1,0 +1,34 @@
+"""Figures (matplotlib, Agg backend), saved for the report."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .io import atomic_path
+
+
+def scaling_plot(fit: dict, out_png: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    pts = fit["points"]
+    d = np.array([p["scale"] for p in pts], dtype=float)
+    l = np.array([p["val_loss"] for p in pts], dtype=float)
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
+    ax.loglog(d, l, "o", label="val loss")
+    lo, hi = min(fit["fit_scales"]), max(fit["fit_scales"])
+    xs = np.geomspace(lo, hi, 50)
+    ys = fit["L_at_DI"] * (xs / fit["reference_scale_D_I"]) ** (-fit["k"])
+    ax.loglog(xs, ys, "-", label=f"fit k={fit['k']:.3f}, R²={fit['r2']:.3f}")
+    ax.set_xlabel("training images D")
+    ax.set_ylabel("cross-entropy loss (real val)")
+    ax.set_title(fit["config"])
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -1,0 +1,52 @@
+"""Provenance recorded in every JSON the workflow writes."""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+from .config import config_hash
+
+PACKAGES = ("synscale", "torch", "torchvision", "timm", "diffusers", "transformers", "numpy", "pandas",
+            "statsmodels", "snakemake", "open_clip_torch", "scikit-learn")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def git_commit(repo: Path = REPO) -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if not sha:
+        return "unknown"
+    return sha + ("-dirty" if dirty else "")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = importlib.metadata.version(p)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance(cfg: dict, seeds: dict | None = None, wall_time_s: float | None = None, **extra) -> dict:
+    out = {
+        "git_commit": git_commit(),
+        "config_hash": config_hash(cfg),
+        "seeds": {"global": cfg.get("seed"), **(seeds or {})},
+        "versions": versions(),
+        "host": platform.node(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if wall_time_s is not None:
+        out["wall_time_s"] = round(float(wall_time_s), 3)
+    out.update(extra)
+    return out

@@ -1,0 +1,129 @@
+# Shared helpers: config validation, paths of every file family, external inputs.
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)
+
+from snakemake.exceptions import WorkflowError
+
+from synscale import config as C
+
+try:
+    CFG = C.validate(config)
+except C.ConfigError as e:
+    raise WorkflowError(str(e)) from None
+
+RES = CFG.get("results", "results")
+RUNS = C.runs(CFG)
+DATA = CFG["data"]
+EMBEDDED = DATA["source"] == "embedded_mnist"
+GEN_SHARD = CFG["generation"]["shard_size"]
+REAL_SHARD = DATA.get("shard_size", GEN_SHARD)
+
+
+wildcard_constraints:
+    run=C.WILDCARD_RE,
+    scale=r"[0-9]+",
+    shard=r"[0-9]{5}",
+    model=r"[a-z][a-z0-9]*",
+    prompt=r"[a-z][a-z0-9_]*",
+
+
+def _missing(path, key):
+    """A missing external path: fatal when a job needs it, a warning in a dry run."""
+    msg = (
+        f"config key '{key}' = {str(path)!r}: path not found. Point it at the local copy "
+        "(synscale never downloads weights or data at run time)."
+    )
+    if workflow.dryrun:
+        print(f"WARNING: {msg}", file=sys.stderr)
+        return []
+    raise WorkflowError(msg)
+
+
+def external(path, key):
+    if Path(path).exists():
+        return [path]
+    return _missing(path, key)
+
+
+def external_list(pattern, key):
+    from braceexpand import braceexpand
+
+    paths = list(braceexpand(pattern))
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        return _missing(missing[0], key)
+    return paths
+
+
+# ---------------------------------------------------------------- real data
+def real_train_shards(n=None):
+    if EMBEDDED:
+        total = math.ceil(DATA["train_size"] / REAL_SHARD)
+        n = total if n is None else min(n, total)
+        return [f"{RES}/data/train-{i:05d}.tar" for i in range(n)]
+    paths = external_list(DATA["train_shards"], "data.train_shards")
+    return paths if n is None else paths[:n]
+
+
+def val_shards():
+    if EMBEDDED:
+        n = math.ceil(DATA["val_size"] / REAL_SHARD)
+        return [f"{RES}/data/val-{i:05d}.tar" for i in range(n)]
+    return external_list(DATA["val_shards"], "data.val_shards")
+
+
+def ood_sets():
+    """name -> list of shard paths."""
+    if EMBEDDED:
+        n = math.ceil(1797 / REAL_SHARD)
+        return {"sklearn_digits": [f"{RES}/data/ood_sklearn_digits-{i:05d}.tar" for i in range(n)]}
+    return {k: external_list(v, f"data.ood.{k}") for k, v in DATA.get("ood", {}).items()}
+
+
+def classes_json():
+    if EMBEDDED:
+        return f"{RES}/data/classes.json"
+    return external(DATA["class_index"], "data.class_index")
+
+
+# ---------------------------------------------------------------- T2I and generation
+def t2i_dir(model):
+    path = CFG["models"][model].get("path")
+    if path:
+        return external(path, f"models.{model}.path")
+    return [f"{RES}/t2i/{model}"]
+
+
+def shards_for(run, scale):
+    """Training shards of run at scale: a prefix, so scales nest."""
+    scale = int(scale)
+    if run == C.REAL:
+        return real_train_shards(math.ceil(scale / REAL_SHARD))
+    n = C.shard_count(scale, GEN_SHARD)
+    return [f"{RES}/shards/{run}/shard-{i:05d}.tar" for i in range(n)]
+
+
+def run_of(wildcards):
+    try:
+        return RUNS[wildcards.run]
+    except KeyError:
+        raise WorkflowError(
+            f"'{wildcards.run}' is not a run of this config; add it under 'runs' "
+            f"(configured: {', '.join(RUNS)})"
+        ) from None
+
+
+# ---------------------------------------------------------------- targets
+def final_targets():
+    out = []
+    for name, run in RUNS.items():
+        if len(run.scales) >= 2:
+            out.append(f"{RES}/scaling/{name}.json")
+        else:
+            out += [f"{RES}/eval/{name}/n{s}.json" for s in run.scales]
+        if not run.is_real:
+            out.append(f"{RES}/quality/{name}.json")
+    return out

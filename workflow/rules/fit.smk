@@ -1,0 +1,12 @@
+# The scaling-law fit of a run over its scales.
+rule fit:
+    input:
+        evals=lambda w: [f"{RES}/eval/{w.run}/n{s}.json" for s in run_of(w).scales],
+        quality=lambda w: [] if w.run == C.REAL else [f"{RES}/quality/{w.run}.json"],
+    output:
+        json=f"{RES}/scaling/{{run}}.json",
+        png=report(f"{RES}/scaling/{{run}}.png", caption="../report/scaling.rst", category="Scaling"),
+    log:
+        "logs/fit/{run}.log",
+    script:
+        "../scripts/fit.py"

@@ -1,0 +1,35 @@
+# Synthetic image shards (pure functions of run, shard index and seed) and the synthetic test set.
+rule generate_shard:
+    input:
+        model=lambda w: t2i_dir(run_of(w).model),
+        prompts=lambda w: f"{RES}/prompts/{run_of(w).prompt}.parquet",
+        classes=classes_json(),
+    output:
+        tar=f"{RES}/shards/{{run}}/shard-{{shard}}.tar",
+        manifest=f"{RES}/shards/{{run}}/shard-{{shard}}.json",
+    threads: CFG.get("threads", 1)
+    resources:
+        gpu=1,
+    log:
+        "logs/generate/{run}/shard-{shard}.log",
+    script:
+        "../scripts/generate.py"
+
+
+rule generate_testset:
+    input:
+        model=lambda w: t2i_dir(run_of(w).model),
+        prompts=lambda w: f"{RES}/prompts/{run_of(w).prompt}.parquet",
+        classes=classes_json(),
+    output:
+        tar=f"{RES}/testsets/{{run}}.tar",
+        manifest=f"{RES}/testsets/{{run}}.json",
+    params:
+        shard="test",
+    threads: CFG.get("threads", 1)
+    resources:
+        gpu=1,
+    log:
+        "logs/generate/{run}/testset.log",
+    script:
+        "../scripts/generate.py"

@@ -1,0 +1,12 @@
+# Prompt tables: one parquet per prompt set.
+rule prompts:
+    input:
+        classes=classes_json(),
+        train=lambda w: real_train_shards() if w.prompt == "incap" else [],
+    output:
+        table=f"{RES}/prompts/{{prompt}}.parquet",
+        info=f"{RES}/prompts/{{prompt}}.json",
+    log:
+        "logs/prompts/{prompt}.log",
+    script:
+        "../scripts/build_prompts.py"

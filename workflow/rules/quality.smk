@@ -1,0 +1,13 @@
+# Recognizability and diversity of a run's synthetic test set.
+rule quality:
+    input:
+        testset=f"{RES}/testsets/{{run}}.tar",
+        reference=f"{RES}/reference/model.pt",
+        classes=classes_json(),
+    output:
+        f"{RES}/quality/{{run}}.json",
+    threads: CFG.get("threads", 1)
+    log:
+        "logs/quality/{run}.log",
+    script:
+        "../scripts/quality.py"

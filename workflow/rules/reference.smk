@@ -1,0 +1,33 @@
+# The reference classifier used for recognizability and diversity.
+if CFG["reference_classifier"].get("path"):
+
+    localrules:
+        reference_external,
+
+    rule reference_external:
+        input:
+            external(CFG["reference_classifier"]["path"], "reference_classifier.path"),
+        output:
+            model=f"{RES}/reference/model.pt",
+        log:
+            "logs/reference.log",
+        shell:
+            "ln -sf $(realpath {input}) {output.model} 2> {log}"
+
+else:
+
+    rule train_reference:
+        input:
+            train=real_train_shards(),
+            val=val_shards(),
+            classes=classes_json(),
+        output:
+            model=f"{RES}/reference/model.pt",
+            metrics=f"{RES}/reference/metrics.json",
+        threads: CFG.get("threads", 1)
+        resources:
+            gpu=1,
+        log:
+            "logs/reference.log",
+        script:
+            "../scripts/train_reference.py"

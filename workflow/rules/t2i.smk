@@ -1,0 +1,14 @@
+# Tiny T2I models of the embedded default, trained by the workflow (real weights come from paths).
+rule train_t2i:
+    input:
+        train=real_train_shards(),
+        classes=classes_json(),
+    output:
+        directory(f"{RES}/t2i/{{model}}"),
+    threads: lambda w: CFG["models"][w.model].get("train", {}).get("threads", 1)
+    resources:
+        gpu=1,
+    log:
+        "logs/t2i/{model}.log",
+    script:
+        "../scripts/train_t2i.py"

@@ -1,0 +1,15 @@
+# A classifier trained from scratch on the first D images of a run.
+rule train_classifier:
+    input:
+        shards=lambda w: shards_for(w.run, w.scale),
+        classes=classes_json(),
+    output:
+        model=f"{RES}/checkpoints/{{run}}/n{{scale}}/model.pt",
+        info=f"{RES}/checkpoints/{{run}}/n{{scale}}/train.json",
+    threads: CFG.get("threads", 1)
+    resources:
+        gpu=1,
+    log:
+        "logs/train/{run}/n{scale}.log",
+    script:
+        "../scripts/train_classifier.py"
