@@ -20,6 +20,7 @@ def setup(log_file: str | None = None, level: int = logging.INFO) -> logging.Log
         root.addHandler(h)
     for noisy in ("diffusers", "transformers", "PIL", "matplotlib", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    quiet_libraries()
     return logging.getLogger("synscale")
 
 
@@ -42,3 +43,21 @@ class Progress:
         tail = f" {extra:.4f}" if isinstance(extra, float) else (f" {extra}" if extra else "")
         self.log.info("%s: %d/%d (%.0f%%) eta %.0fs%s", self.desc, done, self.total, 100 * done / self.total,
                       eta, tail)
+
+
+def quiet_libraries() -> None:
+    """diffusers and transformers keep their own handlers: silence their warnings."""
+    try:
+        import diffusers.utils.logging as dl
+
+        dl.set_verbosity_error()
+        dl.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import transformers.utils.logging as tl
+
+        tl.set_verbosity_error()
+        tl.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .classifier import lr_at
+
 log = logging.getLogger(__name__)
 
 FAMILY_PIPELINES = {
@@ -175,7 +177,7 @@ def train_vae(pipe, images: np.ndarray, steps: int, batch_size: int, lr: float, 
     g = torch.Generator().manual_seed(seed)
     x_all = _to_unit(images)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    warm = max(1, steps // 20)
     losses = []
     for step in range(steps):
         idx = torch.randint(0, len(x_all), (batch_size,), generator=g)
@@ -187,8 +189,9 @@ def train_vae(pipe, images: np.ndarray, steps: int, batch_size: int, lr: float, 
         loss = F.mse_loss(rec, x) + kl_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, warm, lr)
         opt.step()
-        sched.step()
         losses.append(loss.item())
         if progress:
             progress(step, loss.item())
@@ -226,7 +229,7 @@ def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: i
     empty = index[""]
     unet.train()
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    warm = max(1, steps // 20)
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     ema_decay = 0.995
     losses = []
@@ -249,8 +252,9 @@ def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: i
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, warm, lr)
         opt.step()
-        sched.step()
         with torch.no_grad():
             d = ema_decay if step > 100 else 0.0
             for k, v in unet.state_dict().items():
