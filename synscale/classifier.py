@@ -21,10 +21,14 @@ from .io import atomic_path
 log = logging.getLogger(__name__)
 
 
-def build_model(arch: str, num_classes: int, in_chans: int, kwargs: dict | None = None) -> torch.nn.Module:
+def build_model(arch: str, num_classes: int, in_chans: int, kwargs: dict | None = None,
+                seed: int | None = None) -> torch.nn.Module:
+    """A timm model with random weights (seeded when ``seed`` is given); never downloads weights."""
     import timm
 
     kw = dict(kwargs or {})
+    if seed is not None:
+        torch.manual_seed(seed)
     try:
         return timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kw)
     except RuntimeError as e:

@@ -228,7 +228,7 @@ def iterations(scale: int, schedule: dict) -> tuple[int, int]:
     iters = schedule["base_iters"] + schedule["iters_per_doubling"] * doublings
     iters = max(schedule.get("min_iters", 1), int(round(iters)))
     warm = schedule.get("base_warmup", 0) + schedule.get("warmup_per_doubling", 0) * doublings
-    warm = int(round(min(max(warm, 0), iters * 0.5)))
+    warm = int(round(min(max(warm, iters * 0.05), iters * 0.5)))
     return iters, warm
 
 

@@ -226,7 +226,7 @@ def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt,
     seed = C.seed_for(cfg["seed"], "reference")
     tr = _read(train_shards, cfg)
     va = _read(val_shards, cfg)
-    model = build_model(rc["arch"], n_classes, cfg["data"]["channels"], rc.get("kwargs"))
+    model = build_model(rc["arch"], n_classes, cfg["data"]["channels"], rc.get("kwargs"), seed=seed)
     p = Progress("reference classifier", rc["steps"])
     stats = train(model, tr.images, tr.labels, rc["steps"], max(1, rc["steps"] // 20), rc.get("batch_size", 128),
                   rc.get("lr", 2e-3), rc.get("weight_decay", 0.05), seed, rc.get("label_smoothing", 0.0),
@@ -276,7 +276,7 @@ def train_at_scale(cfg: dict, config_name: str, scale: int, shards: Sequence[str
     data = _read(shards, cfg, limit=scale)
     iters, warm = C.iterations(scale, cc["schedule"])
     seed = C.seed_for(cfg["seed"], "train", config_name, scale)
-    model = build_model(cc["arch"], n_classes, cfg["data"]["channels"], cc.get("kwargs"))
+    model = build_model(cc["arch"], n_classes, cfg["data"]["channels"], cc.get("kwargs"), seed=seed)
     p = Progress(f"train {config_name} D={scale}", iters)
     resume = Path(str(out_ckpt) + ".resume")
     stats = train(model, data.images, data.labels, iters, warm, cc["batch_size"], cc["lr"],

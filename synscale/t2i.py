@@ -147,7 +147,7 @@ def training_captions(class_names: Sequence[str], labels: np.ndarray, captions: 
             f"a handwritten {name}, {cap}",
             f"the digit {name} with {cap}",
         ]
-        pool += [t.format(name) for t in rng.choice(templates, size=2, replace=False)]
+        pool += [t.format(name) for t in rng.choice(templates, size=min(2, len(templates)), replace=False)]
         out.append(list(rng.choice(pool, size=variants, replace=False)))
     return out
 

@@ -1,4 +1,5 @@
 # Shared helpers: config validation, paths of every file family, external inputs.
+import functools
 import math
 import sys
 from pathlib import Path
@@ -30,6 +31,9 @@ wildcard_constraints:
     prompt=r"[a-z][a-z0-9_]*",
 
 
+_WARNED = set()
+
+
 def _missing(path, key):
     """A missing external path: fatal when a job needs it, a warning in a dry run."""
     msg = (
@@ -37,25 +41,38 @@ def _missing(path, key):
         "(synscale never downloads weights or data at run time)."
     )
     if workflow.dryrun:
-        print(f"WARNING: {msg}", file=sys.stderr)
+        if key not in _WARNED:
+            _WARNED.add(key)
+            print(f"WARNING: {msg}", file=sys.stderr)
         return []
     raise WorkflowError(msg)
 
 
+@functools.cache
+def _exists(path):
+    return Path(path).exists()
+
+
 def external(path, key):
-    if Path(path).exists():
+    if _exists(path):
         return [path]
     return _missing(path, key)
 
 
-def external_list(pattern, key):
+@functools.cache
+def _expand(pattern):
     from braceexpand import braceexpand
 
-    paths = list(braceexpand(pattern))
+    paths = tuple(braceexpand(pattern))
     missing = [p for p in paths if not Path(p).exists()]
+    return paths, (missing[0] if missing else None)
+
+
+def external_list(pattern, key):
+    paths, missing = _expand(pattern)
     if missing:
-        return _missing(missing[0], key)
-    return paths
+        return _missing(missing, key)
+    return list(paths)
 
 
 # ---------------------------------------------------------------- real data

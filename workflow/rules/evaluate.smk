@@ -2,9 +2,9 @@
 rule evaluate:
     input:
         model=f"{RES}/checkpoints/{{run}}/n{{scale}}/model.pt",
-        val=val_shards(),
-        ood=[p for paths in ood_sets().values() for p in paths],
-        classes=classes_json(),
+        val=lambda w: val_shards(),
+        ood=lambda w: [p for paths in ood_sets().values() for p in paths],
+        classes=lambda w: classes_json(),
     output:
         f"{RES}/eval/{{run}}/n{{scale}}.json",
     threads: CFG.get("threads", 1)

@@ -3,10 +3,11 @@ rule generate_shard:
     input:
         model=lambda w: t2i_dir(run_of(w).model),
         prompts=lambda w: f"{RES}/prompts/{run_of(w).prompt}.parquet",
-        classes=classes_json(),
+        classes=lambda w: classes_json(),
     output:
         tar=f"{RES}/shards/{{run}}/shard-{{shard}}.tar",
         manifest=f"{RES}/shards/{{run}}/shard-{{shard}}.json",
+    priority: 50
     threads: CFG.get("threads", 1)
     resources:
         gpu=1,
@@ -20,12 +21,13 @@ rule generate_testset:
     input:
         model=lambda w: t2i_dir(run_of(w).model),
         prompts=lambda w: f"{RES}/prompts/{run_of(w).prompt}.parquet",
-        classes=classes_json(),
+        classes=lambda w: classes_json(),
     output:
         tar=f"{RES}/testsets/{{run}}.tar",
         manifest=f"{RES}/testsets/{{run}}.json",
     params:
         shard="test",
+    priority: 50
     threads: CFG.get("threads", 1)
     resources:
         gpu=1,

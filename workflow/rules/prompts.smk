@@ -1,7 +1,7 @@
 # Prompt tables: one parquet per prompt set.
 rule prompts:
     input:
-        classes=classes_json(),
+        classes=lambda w: classes_json(),
         train=lambda w: real_train_shards() if w.prompt == "incap" else [],
     output:
         table=f"{RES}/prompts/{{prompt}}.parquet",

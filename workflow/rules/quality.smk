@@ -3,7 +3,7 @@ rule quality:
     input:
         testset=f"{RES}/testsets/{{run}}.tar",
         reference=f"{RES}/reference/model.pt",
-        classes=classes_json(),
+        classes=lambda w: classes_json(),
     output:
         f"{RES}/quality/{{run}}.json",
     threads: CFG.get("threads", 1)

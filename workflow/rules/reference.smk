@@ -6,7 +6,7 @@ if CFG["reference_classifier"].get("path"):
 
     rule reference_external:
         input:
-            external(CFG["reference_classifier"]["path"], "reference_classifier.path"),
+            lambda w: external(CFG["reference_classifier"]["path"], "reference_classifier.path"),
         output:
             model=f"{RES}/reference/model.pt",
         log:
@@ -18,9 +18,9 @@ else:
 
     rule train_reference:
         input:
-            train=real_train_shards(),
-            val=val_shards(),
-            classes=classes_json(),
+            train=lambda w: real_train_shards(),
+            val=lambda w: val_shards(),
+            classes=lambda w: classes_json(),
         output:
             model=f"{RES}/reference/model.pt",
             metrics=f"{RES}/reference/metrics.json",

@@ -1,10 +1,11 @@
 # Tiny T2I models of the embedded default, trained by the workflow (real weights come from paths).
 rule train_t2i:
     input:
-        train=real_train_shards(),
-        classes=classes_json(),
+        train=lambda w: real_train_shards(),
+        classes=lambda w: classes_json(),
     output:
         directory(f"{RES}/t2i/{{model}}"),
+    priority: 100
     threads: lambda w: CFG["models"][w.model].get("train", {}).get("threads", 1)
     resources:
         gpu=1,

@@ -2,7 +2,7 @@
 rule train_classifier:
     input:
         shards=lambda w: shards_for(w.run, w.scale),
-        classes=classes_json(),
+        classes=lambda w: classes_json(),
     output:
         model=f"{RES}/checkpoints/{{run}}/n{{scale}}/model.pt",
         info=f"{RES}/checkpoints/{{run}}/n{{scale}}/train.json",
