@@ -56,6 +56,17 @@ def load_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     return images, d.target.astype(np.int64)
 
 
+def frame_like_mnist(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize full-frame digits (scikit-learn's 8x8) into MNIST's framing: the digit fills the
+    central 20/28 of the image, with a dark border."""
+    inner = max(1, round(size * 20 / 28))
+    small = resize(images, inner)
+    out = np.zeros((len(images), size, size), dtype=np.uint8)
+    lo = (size - inner) // 2
+    out[:, lo:lo + inner, lo:lo + inner] = small
+    return out
+
+
 def resize(images: np.ndarray, size: int) -> np.ndarray:
     """Resize a stack of grey images to size x size with an antialiasing filter."""
     if images.shape[1] == size and images.shape[2] == size:

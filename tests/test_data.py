@@ -56,3 +56,11 @@ def test_write_split_shards(tmp_path, mnist):
     assert [p.name for p in paths] == ["train-00000.tar", "train-00001.tar", "train-00002.tar"]
     d = read_shards(paths)
     assert len(d) == 25 and d.labels.tolist() == y[:25].tolist()
+
+
+def test_frame_like_mnist_centres_digit():
+    x, _ = D.load_sklearn_digits()
+    out = D.frame_like_mnist(x[:3], 16)
+    assert out.shape == (3, 16, 16)
+    assert out[:, :2].max() == 0 and out[:, -2:].max() == 0 and out[:, :, :2].max() == 0
+    assert out[:, 4:12, 4:12].mean() > 30

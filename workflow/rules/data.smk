@@ -8,6 +8,8 @@ if EMBEDDED:
             ood=ood_sets()["sklearn_digits"],
             classes=f"{RES}/data/classes.json",
             info=f"{RES}/data/data.json",
+        conda:
+            "../../envs/synscale.yaml"
         log:
             "logs/data.log",
         script:

@@ -8,6 +8,8 @@ rule evaluate:
     output:
         f"{RES}/eval/{{run}}/n{{scale}}.json",
     threads: CFG.get("threads", 1)
+    conda:
+        "../../envs/synscale.yaml"
     log:
         "logs/evaluate/{run}/n{scale}.log",
     script:

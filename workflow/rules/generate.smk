@@ -11,6 +11,8 @@ rule generate_shard:
     threads: CFG.get("threads", 1)
     resources:
         gpu=1,
+    conda:
+        "../../envs/synscale.yaml"
     log:
         "logs/generate/{run}/shard-{shard}.log",
     script:
@@ -31,6 +33,8 @@ rule generate_testset:
     threads: CFG.get("threads", 1)
     resources:
         gpu=1,
+    conda:
+        "../../envs/synscale.yaml"
     log:
         "logs/generate/{run}/testset.log",
     script:

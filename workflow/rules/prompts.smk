@@ -6,6 +6,8 @@ rule prompts:
     output:
         table=f"{RES}/prompts/{{prompt}}.parquet",
         info=f"{RES}/prompts/{{prompt}}.json",
+    conda:
+        "../../envs/synscale.yaml"
     log:
         "logs/prompts/{prompt}.log",
     script:

@@ -7,6 +7,8 @@ rule quality:
     output:
         f"{RES}/quality/{{run}}.json",
     threads: CFG.get("threads", 1)
+    conda:
+        "../../envs/synscale.yaml"
     log:
         "logs/quality/{run}.log",
     script:

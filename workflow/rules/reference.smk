@@ -9,6 +9,8 @@ if CFG["reference_classifier"].get("path"):
             lambda w: external(CFG["reference_classifier"]["path"], "reference_classifier.path"),
         output:
             model=f"{RES}/reference/model.pt",
+        conda:
+            "../../envs/synscale.yaml"
         log:
             "logs/reference.log",
         shell:
@@ -27,6 +29,8 @@ else:
         threads: CFG.get("threads", 1)
         resources:
             gpu=1,
+        conda:
+            "../../envs/synscale.yaml"
         log:
             "logs/reference.log",
         script:

@@ -9,6 +9,8 @@ rule train_t2i:
     threads: lambda w: CFG["models"][w.model].get("train", {}).get("threads", 1)
     resources:
         gpu=1,
+    conda:
+        "../../envs/synscale.yaml"
     log:
         "logs/t2i/{model}.log",
     script:

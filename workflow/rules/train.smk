@@ -9,6 +9,8 @@ rule train_classifier:
     threads: CFG.get("threads", 1)
     resources:
         gpu=1,
+    conda:
+        "../../envs/synscale.yaml"
     log:
         "logs/train/{run}/n{scale}.log",
     script:

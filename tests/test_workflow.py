@@ -1,0 +1,215 @@
+"""Integration tests: the whole DAG on a tiny config, incremental scales, a kill -9 during
+generation, the paper grid's dry run and config errors through the snakemake CLI."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+RUN = "sd_cfg2_incap"
+
+pytestmark = pytest.mark.slow
+
+
+def smk(workdir, *args, configfile=TINY, check=True, timeout=900):
+    cmd = [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           "--configfile", str(configfile), *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+    if check and p.returncode != 0:
+        raise AssertionError(f"snakemake failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}")
+    return p
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a (dry) run."""
+    stats = {}
+    m = re.search(r"Job stats:\n(.*?)\n\n", output + "\n\n", re.S)
+    if not m:
+        return stats
+    for line in m.group(1).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            stats[parts[0]] = int(parts[1])
+    return stats
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The tiny config's whole DAG, built once for the tests of this module."""
+    wd = tmp_path_factory.mktemp("tinyrun")
+    t0 = time.time()
+    smk(wd)
+    print(f"tiny DAG built in {time.time() - t0:.0f}s")
+    return wd
+
+
+def test_whole_dag_outputs(built):
+    res = built / "results"
+    fit = json.loads((res / "scaling" / f"{RUN}.json").read_text())
+    real = json.loads((res / "scaling" / "real.json").read_text())
+    for f in (fit, real):
+        assert f["fit_scales"] == [100, 200, 400] and len(f["points"]) == 3
+        assert f["k_ci"][0] <= f["k"] <= f["k_ci"][1]
+        lo, hi = f["neg_log_L_at_DI_ci"]
+        assert lo <= f["neg_log_L_at_DI"] <= hi
+        assert 0 <= f["r2"] <= 1
+        assert f["reference_scale_D_I"] == 1000
+        prov = f["provenance"]
+        assert prov["config_hash"] and prov["git_commit"] and "torch" in prov["versions"]
+        for p in f["points"]:
+            assert p["val_loss"] > 0 and 0 <= p["val_top1"] <= 1 and "sklearn_digits" in p["ood"]
+    assert (fit["model"], fit["cfg"], fit["prompt"]) == ("sd", 2, "incap")
+    assert 0 <= fit["quality"]["recognizability"] <= 1 and fit["quality"]["diversity"] > 0
+    assert len(fit["per_class"]) == 10
+    assert (res / "scaling" / f"{RUN}.png").stat().st_size > 1000
+    # the T2I model is a diffusers pipeline directory
+    assert json.loads((res / "t2i" / "sd" / "model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
+    # shards: 4 of 100 images, each with its manifest
+    from synscale.io import sha256_file
+    from synscale.shards import read_shard
+
+    for i in range(4):
+        tar = res / "shards" / RUN / f"shard-{i:05d}.tar"
+        man = json.loads(tar.with_suffix(".json").read_text())
+        assert man["count"] == 100 and man["sha256"] == sha256_file(tar)
+        assert man["class_counts"] == {str(c): 10 for c in range(10)}
+        assert sum(man["prompts_used"].values()) == 100
+        d = read_shard(tar)
+        assert all(t.split(",")[0] in ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                                       "nine") for t in d.texts)
+    test = json.loads((res / "testsets" / f"{RUN}.json").read_text())
+    assert test["count"] == 50
+    ev = json.loads((res / "eval" / RUN / "n400.json").read_text())
+    assert len(ev["val"]["per_class_loss"]) == 10 and ev["val"]["n"] == 200
+    ref = json.loads((res / "reference" / "metrics.json").read_text())
+    assert 0 <= ref["val_top1"] <= 1
+    # logs were written
+    assert (built / "logs" / "t2i" / "sd.log").read_text().count("UNet") >= 1
+
+
+def test_nothing_pending_after_build(built):
+    out = smk(built, "-n").stdout
+    assert "Nothing to be done" in out, out[-2000:]
+
+
+def test_report(built):
+    smk(built, "--report", str(built / "report.html"))
+    assert (built / "report.html").stat().st_size > 10_000
+
+
+def test_adding_a_scale_runs_only_new_work(built, tmp_path):
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["runs"][0]["scales"] = [100, 200, 400, 800]
+    bigger = tmp_path / "bigger.yaml"
+    bigger.write_text(yaml.safe_dump(cfg))
+    out = smk(built, "-n", configfile=bigger).stdout
+    stats = job_stats(out)
+    assert stats == {"generate_shard": 4, "train_classifier": 1, "evaluate": 1, "fit": 1, "all": 1}, stats
+    for i in range(4, 8):
+        assert f"shard-{i:05d}.tar" in out
+    for i in range(4):
+        assert f"shard-{i:05d}.tar" not in out
+    assert "checkpoints/real" not in out and "scaling/real" not in out
+
+
+def test_kill_9_during_generation_then_rerun(built):
+    res = built / "results" / "shards" / RUN
+    originals = {i: (res / f"shard-{i:05d}.tar").read_bytes() for i in range(4)}
+    for i in (1, 2, 3):
+        (res / f"shard-{i:05d}.tar").unlink()
+        (res / f"shard-{i:05d}.json").unlink()
+    targets = [f"results/shards/{RUN}/shard-{i:05d}.tar" for i in range(4)]
+    cmd = [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "-d", str(built), "--cores", "1",
+           "--configfile", str(TINY), *targets]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
+                            start_new_session=True)
+    # wait until a second generation job has started, then kill everything with SIGKILL
+    deadline = time.time() + 300
+    started = []
+    while time.time() < deadline:
+        started = sorted((built / "logs" / "generate" / RUN).glob("shard-0000[123].log"))
+        started = [p for p in started if p.stat().st_mtime > time.time() - 600]
+        if len(started) >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(started) >= 2, "generation jobs did not start"
+    # no partial shard under a final name: every final tar present is complete and readable
+    from synscale.shards import read_shard
+
+    present = sorted(res.glob("shard-*.tar"))
+    for p in present:
+        assert len(read_shard(p)) == 100
+    missing = [i for i in range(4) if not (res / f"shard-{i:05d}.tar").exists()]
+    assert missing, "the kill came too late: every shard had finished"
+    # re-run: only the missing shards are generated, byte-identical to the uninterrupted build
+    smk(built, "--unlock")
+    pending = job_stats(smk(built, "-n", "--rerun-incomplete", *targets).stdout)
+    assert pending == {"generate_shard": len(missing)}, pending
+    smk(built, "--rerun-incomplete", *targets)
+    for i in range(4):
+        assert (res / f"shard-{i:05d}.tar").read_bytes() == originals[i], f"shard {i} differs"
+    assert not list(res.glob(".*partial*"))
+
+
+def test_paper_grid_dry_run(tmp_path):
+    t0 = time.time()
+    p = smk(tmp_path, "-n", configfile=ROOT / "config" / "paper.yaml")
+    elapsed = time.time() - t0
+    stats = job_stats(p.stdout)
+    assert stats["generate_testset"] == 52 and stats["quality"] == 52
+    assert stats["fit"] == 6  # 5 synthetic scaling runs + real
+    assert stats["generate_shard"] == 3 * 640 + 2 * 80 + 47 * 13
+    for rule in ("prompts", "reference_external", "train_classifier", "evaluate", "all"):
+        assert stats.get(rule), rule
+    # missing local weights and data are named, once each, in the dry run
+    for key in ("models.sd.path", "models.imagen.path", "models.muse.path", "data.train_shards",
+                "reference_classifier.path"):
+        assert f"config key '{key}'" in p.stderr
+    print(f"paper grid dry run: {sum(stats.values())} jobs in {elapsed:.1f}s")
+
+
+def test_missing_weights_fail_before_any_job(tmp_path):
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["models"]["sd"]["path"] = str(tmp_path / "no-such-sd")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    p = smk(tmp_path / "wd", configfile=bad, check=False)
+    assert p.returncode != 0
+    assert "config key 'models.sd.path'" in p.stderr and "no-such-sd" in p.stderr
+    assert not (tmp_path / "wd" / "results").exists()
+
+
+@pytest.mark.parametrize("mutate,pattern", [
+    (lambda c: c["runs"][0].update(cfg=50), r"runs\[0\]\.cfg.*outside the range"),
+    (lambda c: c["runs"][0].update(scales=[400, 100]), r"runs\[0\]\.scales.*sorted"),
+    (lambda c: c["generation"].update(shard_size=0), r"generation\.shard_size"),
+    (lambda c: c["runs"][0].update(model="dalle"), r"unknown model 'dalle'"),
+])
+def test_bad_config_stops_snakemake(tmp_path, mutate, pattern):
+    cfg = yaml.safe_load(TINY.read_text())
+    mutate(cfg)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    p = smk(tmp_path / "wd", "-n", configfile=bad, check=False)
+    assert p.returncode != 0
+    assert re.search(pattern, p.stderr), p.stderr[-2000:]
+    assert not (tmp_path / "wd" / "results").exists()
