@@ -56,7 +56,7 @@ def load_pipeline(path: str | os.PathLike, family: str, key: str = "models.<name
     extra = {}
     if family == "latent_diffusion":
         extra = {"safety_checker": None, "requires_safety_checker": False}
-    pipe = cls.from_pretrained(str(path), torch_dtype=dtype, local_files_only=True, **extra)
+    pipe = cls.from_pretrained(str(path), dtype=dtype, local_files_only=True, **extra)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
