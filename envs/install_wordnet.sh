@@ -93,8 +93,17 @@ import sys, zipfile
 from pathlib import Path
 import nltk
 dest = Path(sys.argv[1])
-if not nltk.download("wordnet", download_dir=str(dest), quiet=True, raise_on_error=True):
-    sys.exit("install_wordnet: nltk.download('wordnet') failed")
+try:
+    ok = nltk.download("wordnet", download_dir=str(dest), quiet=True, raise_on_error=True)
+except Exception as e:
+    ok, why = False, f"{type(e).__name__}: {e}"
+else:
+    why = "nltk.download returned False"
+if not ok:
+    sys.exit(f"install_wordnet: nltk.download('wordnet') failed ({why}). Install the Debian packages "
+             "instead (as root: apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index) "
+             "and re-run envs/install_wordnet.sh, or copy an nltk data dir holding corpora/wordnet to "
+             f"{dest} (or point SYNSCALE_NLTK_DATA at one)")
 z = dest / "corpora" / "wordnet.zip"
 if z.exists() and not (dest / "corpora" / "wordnet").exists():
     with zipfile.ZipFile(z) as fh:

@@ -166,7 +166,7 @@ def save_tiny_t5(out_dir: str | Path, words: Sequence[str] = (), seed: int = 0, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
-    for w in sorted({w for t in (*words, *_BASIC_WORDS) for w in re.findall(r"[\w'-]+|[^\w\s]", t)}):
+    for w in sorted({w for t in (*words, *_BASIC_WORDS.split()) for w in re.findall(r"[\w'-]+|[^\w\s]", t)}):
         vocab.setdefault(w, len(vocab))
     tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.Whitespace()

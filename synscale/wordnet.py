@@ -61,8 +61,11 @@ def _reader(location: str):
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
     loc = Path(location)
+    data_dir = str(loc.parent.parent)
+    if data_dir not in nltk.data.path:
+        nltk.data.path.insert(0, data_dir)   # nltk's readers refuse roots outside nltk.data.path
     if loc.suffix == ".zip":
-        root = nltk.data.find(f"corpora/{loc.name}/wordnet/", paths=[str(loc.parent.parent)])
+        root = nltk.data.find(f"corpora/{loc.name}/wordnet/", paths=[data_dir])
     else:
         root = nltk.data.FileSystemPathPointer(str(loc))
     with warnings.catch_warnings():
