@@ -66,8 +66,17 @@ def lr_at(step: int, iters: int, warmup: int, lr: float) -> float:
 def train(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, iters: int, warmup: int,
           batch_size: int, lr: float, weight_decay: float, seed: int, label_smoothing: float = 0.0,
           augment: bool = True, resume_path: str | os.PathLike | None = None, checkpoint_every: int = 0,
-          progress: Callable[[int, float], None] | None = None) -> dict:
-    """Train with AdamW + warm-up + cosine decay; resumable from ``resume_path``."""
+          progress: Callable[[int, float], None] | None = None, rank: int = 0, world_size: int = 1) -> dict:
+    """Train with AdamW + warm-up + cosine decay; resumable from ``resume_path``.
+
+    Data parallel when ``world_size > 1`` (torch.distributed already initialised): every rank draws
+    the same global batch and augmentation from the shared seed and trains on its slice
+    ``[rank * B/N, (rank + 1) * B/N)``; DistributedDataParallel averages the gradients, so N
+    processes follow the single-process trajectory up to floating-point reduction order.
+    """
+    if batch_size % world_size:
+        raise ValueError(f"classifier.batch_size={batch_size} must be divisible by the {world_size} processes")
+    device = next(model.parameters()).device
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     x_all = torch.as_tensor(images)
@@ -88,6 +97,13 @@ def train(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, iters:
             torch.set_rng_state(state["torch_rng"])
             start = state["step"]
             log.info("resumed from %s at step %d", resume_path, start)
+    net = model
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    per = batch_size // world_size
+    lo, hi = rank * per, (rank + 1) * per
     max_shift = max(1, images.shape[1] // 8) if augment else 0
     model.train()
     losses = []
@@ -99,22 +115,30 @@ def train(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, iters:
         x = to_input(x_all[idx])
         if augment:
             x = random_shift(x, g, max_shift)
-        loss = F.cross_entropy(model(x), y_all[idx], label_smoothing=label_smoothing)
+        y = y_all[idx]
+        loss = F.cross_entropy(net(x[lo:hi].to(device)), y[lo:hi].to(device), label_smoothing=label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(loss.item())
+        value = loss.detach()
+        if world_size > 1:  # report the global batch's loss, not this rank's slice
+            import torch.distributed as dist
+
+            dist.all_reduce(value)
+            value = value / world_size
+        losses.append(value.item())
         if progress:
-            progress(step, loss.item())
-        if resume_path and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < iters:
+            progress(step, losses[-1])
+        if (rank == 0 and resume_path and checkpoint_every and (step + 1) % checkpoint_every == 0
+                and step + 1 < iters):
             with atomic_path(resume_path) as tmp:
                 torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(),
                             "torch_rng": torch.get_rng_state(), "step": step + 1, "iters": iters,
                             "seed": seed}, tmp)
     model.eval()
-    if resume_path:
+    if resume_path and rank == 0:
         Path(resume_path).unlink(missing_ok=True)
-    return {"iters": iters, "warmup": warmup, "resumed_from": start,
+    return {"iters": iters, "warmup": warmup, "resumed_from": start, "processes": world_size,
             "final_train_loss": float(np.mean(losses[-50:])) if losses else None,
             "train_seconds": round(time.time() - t0, 2)}
 
@@ -122,7 +146,9 @@ def train(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, iters:
 @torch.no_grad()
 def logits(model: torch.nn.Module, images: np.ndarray, batch_size: int = 512) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(to_input(images[i:i + batch_size])) for i in range(0, len(images), batch_size)])
+    device = next(model.parameters()).device
+    return torch.cat([model(to_input(images[i:i + batch_size]).to(device)).cpu()
+                      for i in range(0, len(images), batch_size)])
 
 
 @torch.no_grad()
@@ -131,8 +157,9 @@ def features(model: torch.nn.Module, images: np.ndarray, batch_size: int = 512) 
     model.eval()
     out = []
     for i in range(0, len(images), batch_size):
-        f = model.forward_features(to_input(images[i:i + batch_size]))
-        out.append(model.forward_head(f, pre_logits=True))
+        device = next(model.parameters()).device
+        f = model.forward_features(to_input(images[i:i + batch_size]).to(device))
+        out.append(model.forward_head(f, pre_logits=True).cpu())
     return torch.cat(out)
 
 

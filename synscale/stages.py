@@ -267,7 +267,21 @@ def quality(cfg: dict, config_name: str, testset: str | Path, ref_ckpt: str | Pa
 
 def train_at_scale(cfg: dict, config_name: str, scale: int, shards: Sequence[str | Path], classes_json,
                    out_ckpt: str | Path, out_json: str | Path, threads: int = 1) -> dict:
+    """Train a classifier from scratch on the first ``scale`` images of a run, in
+    ``classifier.gpus`` data-parallel processes (CPU processes with gloo where there is no GPU)."""
+    from . import distributed
+
+    world = int(cfg["classifier"].get("gpus", 1))
+    per_proc = max(1, int(threads) // world)
+    distributed.run(_train_job, world, cfg, config_name, scale, list(map(str, shards)), str(classes_json),
+                    str(out_ckpt), str(out_json), per_proc, threads_per_process=per_proc)
+    return read_json(out_json)
+
+
+def _train_job(rank: int, world: int, cfg: dict, config_name: str, scale: int, shards: list[str],
+               classes_json: str, out_ckpt: str, out_json: str, threads: int) -> None:
     from .classifier import build_model, save_checkpoint, train
+    from .distributed import device_for
 
     _threads(threads)
     t0 = time.time()
@@ -277,19 +291,22 @@ def train_at_scale(cfg: dict, config_name: str, scale: int, shards: Sequence[str
     iters, warm = C.iterations(scale, cc["schedule"])
     seed = C.seed_for(cfg["seed"], "train", config_name, scale)
     model = build_model(cc["arch"], n_classes, cfg["data"]["channels"], cc.get("kwargs"), seed=seed)
+    model.to(device_for(rank))
     p = Progress(f"train {config_name} D={scale}", iters)
     resume = Path(str(out_ckpt) + ".resume")
     stats = train(model, data.images, data.labels, iters, warm, cc["batch_size"], cc["lr"],
                   cc.get("weight_decay", 0.05), seed, cc.get("label_smoothing", 0.0), cc.get("augment", True),
                   resume_path=resume, checkpoint_every=cc.get("checkpoint_every", 0),
-                  progress=lambda s, l: p(s + 1, l))
+                  progress=(lambda s, l: p(s + 1, l)) if rank == 0 else None, rank=rank, world_size=world)
+    if rank != 0:
+        return
+    model.cpu()
     meta = {"config": config_name, "scale": scale, "arch": cc["arch"], "kwargs": cc.get("kwargs", {}),
             "num_classes": n_classes}
     save_checkpoint(model, out_ckpt, meta)
     out = {**meta, **stats, "class_counts": np.bincount(data.labels, minlength=n_classes).tolist(),
            "provenance": provenance(cfg, seeds={"train": seed}, wall_time_s=time.time() - t0)}
     write_json(out_json, out)
-    return out
 
 
 def evaluate_at_scale(cfg: dict, config_name: str, scale: int, ckpt: str | Path, val_shards, ood: dict,
