@@ -187,6 +187,7 @@ def generate(cfg: dict, config_name: str, shard: int | str, pipe_dir: str | Path
     from .t2i import load_pipeline
 
     _threads(threads)
+    _inject_failure(config_name, shard)
     t0 = time.time()
     model, guidance, prompt_set = C.parse_name(config_name)
     m = cfg["models"][model]
@@ -211,6 +212,15 @@ def generate(cfg: dict, config_name: str, shard: int | str, pipe_dir: str | Path
                          provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=time.time() - t0))
     log.info("%s shard %s: %d images, sha256 %s", config_name, shard, man["count"], man["sha256"][:12])
     return man
+
+
+def _inject_failure(config_name: str, shard) -> None:
+    """Failure injection for the cluster tests: SYNSCALE_FAIL_SHARDS='run:shard,...'."""
+    import os
+
+    wanted = {s.strip() for s in os.environ.get("SYNSCALE_FAIL_SHARDS", "").split(",") if s.strip()}
+    if f"{config_name}:{shard}" in wanted:
+        raise RuntimeError(f"injected failure for {config_name} shard {shard} (SYNSCALE_FAIL_SHARDS)")
 
 
 # --------------------------------------------------------------------------- classifiers

@@ -144,3 +144,36 @@ def final_targets():
         if not run.is_real:
             out.append(f"{RES}/quality/{name}.json")
     return out
+
+
+# ---------------------------------------------------------------- cluster resources
+# Requests per job on a cluster (ignored by local runs). Runtimes grow with the work a job does
+# (shard size, training iterations) and with the attempt number, so a retry asks for more time.
+RESOURCES = {
+    "mem_mb": 4000,
+    "t2i_minutes": 60,
+    "generate_minutes_per_1k_images": 2.0,
+    "train_minutes_per_1k_iters": 10.0,
+    "cpus_per_gpu": 4,
+    **CFG.get("resources", {}),
+}
+TRAIN_GPUS = int(CFG["classifier"].get("gpus", 1))
+
+
+def runtime_generate(wildcards, attempt):
+    n = CFG["generation"]["testset_per_class"] * 1000 if "shard" not in wildcards.keys() else GEN_SHARD
+    return int(10 + RESOURCES["generate_minutes_per_1k_images"] * n / 1000) * attempt
+
+
+def runtime_train(wildcards, attempt):
+    iters, _ = C.iterations(int(wildcards.scale), CFG["classifier"]["schedule"])
+    return int(10 + RESOURCES["train_minutes_per_1k_iters"] * iters / 1000) * attempt
+
+
+def runtime_t2i(wildcards, attempt):
+    return int(RESOURCES["t2i_minutes"]) * attempt
+
+
+def mem_mb(wildcards, attempt):
+    return int(RESOURCES["mem_mb"]) * attempt
+

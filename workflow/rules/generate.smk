@@ -11,6 +11,9 @@ rule generate_shard:
     threads: CFG.get("threads", 1)
     resources:
         gpu=1,
+        cpus_per_task=lambda w, threads: threads,
+        mem_mb=mem_mb,
+        runtime=runtime_generate,
     conda:
         "../../envs/synscale.yaml"
     log:
@@ -33,6 +36,9 @@ rule generate_testset:
     threads: CFG.get("threads", 1)
     resources:
         gpu=1,
+        cpus_per_task=lambda w, threads: threads,
+        mem_mb=mem_mb,
+        runtime=runtime_generate,
     conda:
         "../../envs/synscale.yaml"
     log:

@@ -29,6 +29,9 @@ else:
         threads: CFG.get("threads", 1)
         resources:
             gpu=1,
+            cpus_per_task=lambda w, threads: threads,
+            mem_mb=mem_mb,
+            runtime=lambda w, attempt: 60 * attempt,
         conda:
             "../../envs/synscale.yaml"
         log:

@@ -9,6 +9,9 @@ rule train_t2i:
     threads: lambda w: CFG["models"][w.model].get("train", {}).get("threads", 1)
     resources:
         gpu=1,
+        cpus_per_task=lambda w, threads: threads,
+        mem_mb=mem_mb,
+        runtime=runtime_t2i,
     conda:
         "../../envs/synscale.yaml"
     log:

@@ -6,9 +6,12 @@ rule train_classifier:
     output:
         model=f"{RES}/checkpoints/{{run}}/n{{scale}}/model.pt",
         info=f"{RES}/checkpoints/{{run}}/n{{scale}}/train.json",
-    threads: CFG.get("threads", 1)
+    threads: max(CFG.get("threads", 1), TRAIN_GPUS)
     resources:
-        gpu=1,
+        gpu=TRAIN_GPUS,
+        cpus_per_task=lambda w, threads: threads,
+        mem_mb=mem_mb,
+        runtime=runtime_train,
     conda:
         "../../envs/synscale.yaml"
     log:
