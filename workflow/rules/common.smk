@@ -154,7 +154,6 @@ RESOURCES = {
     "t2i_minutes": 60,
     "generate_minutes_per_1k_images": 2.0,
     "train_minutes_per_1k_iters": 10.0,
-    "cpus_per_gpu": 4,
     **CFG.get("resources", {}),
 }
 TRAIN_GPUS = int(CFG["classifier"].get("gpus", 1))
