@@ -213,12 +213,6 @@ def read_caption_tables(paths: Sequence[str | Path]):
     return pd.concat(parts, ignore_index=True)
 
 
-def caption_model_note(path: str | Path) -> dict:
-    """The note a model directory carries (synscale_model.json), or {}."""
-    f = Path(path) / MODEL_NOTE
-    return json.loads(f.read_text()) if f.is_file() else {}
-
-
 def save_tiny_blip2(out_dir: str | Path, words: Sequence[str] = (), seed: int = 0, image_size: int = 32,
                     num_query_tokens: int = 4) -> Path:
     """Save a tiny, randomly initialised BLIP-2 (ViT + Q-Former + OPT) with a processor built offline:

@@ -135,12 +135,13 @@ def gloss(s) -> str:
 
 def hypernym_levels(s, depth: int = 1) -> list[list]:
     """Hypernyms by level: [[direct hypernyms], [their hypernyms], ...] up to ``depth`` levels,
-    instance hypernyms included, each synset once, in WordNet's order."""
+    instance hypernyms included, each synset once. nltk keeps a synset's pointers in a set, whose
+    order changes from one process to the next, so each synset's hypernyms are sorted by name."""
     levels, seen, frontier = [], {s}, [s]
     for _ in range(max(0, depth)):
         nxt = []
         for x in frontier:
-            for h in x.hypernyms() + x.instance_hypernyms():
+            for h in sorted(x.hypernyms() + x.instance_hypernyms(), key=lambda y: y.name()):
                 if h not in seen:
                     seen.add(h)
                     nxt.append(h)
