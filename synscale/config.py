@@ -21,10 +21,11 @@ PROMPT_SETS = (
     "classname", "classname_desc", "classname_hyper", "classname_desc_places",
     "classname_hyper_places", "word2sen", "clip7", "clip80", "incap",
 )
-# prompt sets each data source can build; the others need WordNet / a seq2seq model
+# prompt sets each data source can build without a model path (word2sen needs prompts.word2sen.path
+# everywhere; incap on real data needs prompts.captioner.path)
 SUPPORTED_PROMPTS = {
-    "embedded_mnist": ("classname", "clip7", "clip80", "incap"),
-    "webdataset": PROMPT_SETS,
+    "embedded_mnist": tuple(p for p in PROMPT_SETS if p != "word2sen"),
+    "webdataset": tuple(p for p in PROMPT_SETS if p not in ("word2sen", "incap")),
 }
 REAL = "real"
 NAME_RE = re.compile(r"^(?P<model>[a-z][a-z0-9]*)_cfg(?P<cfg>[0-9]+(?:\.[0-9]+)?)_(?P<prompt>[a-z][a-z0-9_]*)$")
@@ -108,6 +109,21 @@ def schema_errors(cfg: dict) -> list[str]:
     return msgs
 
 
+_PROMPT_MODEL_HINT = {
+    "word2sen": "a local sequence-to-sequence model: set prompts.word2sen.path to the save_pretrained directory "
+                "of a T5 fine-tuned for concept-to-sentence (e.g. t5-base-finetuned-common_gen)",
+    "incap": "a local captioner: set prompts.captioner.path to a BLIP-2 save_pretrained directory",
+}
+
+
+def _prompt_model(cfg: dict, prompt: str) -> str | None:
+    """The local model path a prompt set needs, when configured."""
+    section = {"word2sen": "word2sen", "incap": "captioner"}.get(prompt)
+    if section is None:
+        return None
+    return ((cfg.get("prompts") or {}).get(section) or {}).get("path")
+
+
 def semantic_errors(cfg: dict) -> list[str]:
     """Checks a schema cannot express."""
     errs: list[str] = []
@@ -135,9 +151,10 @@ def semantic_errors(cfg: dict) -> list[str]:
             elif prompt not in PROMPT_SETS:
                 errs.append(f"config key '{key}.prompt': unknown prompt set {prompt!r}; "
                             f"known: {', '.join(PROMPT_SETS)}")
-            elif prompt not in supported:
+            elif prompt not in supported and not _prompt_model(cfg, prompt):
                 errs.append(f"config key '{key}.prompt': prompt set {prompt!r} is not available for "
-                            f"data.source={source!r} (available: {', '.join(supported)})")
+                            f"data.source={source!r} without {_PROMPT_MODEL_HINT[prompt]} "
+                            f"(available without one: {', '.join(supported)})")
         scales = run.get("scales", [])
         if list(scales) != sorted(scales):
             errs.append(f"config key '{key}.scales': scales must be sorted ascending, got {scales}")

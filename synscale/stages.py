@@ -83,34 +83,58 @@ def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
 # --------------------------------------------------------------------------- prompts
 
 
-def build_prompts(cfg: dict, prompt_set: str, classes_json: str | Path, train_shards: Sequence[str | Path],
-                  out_parquet: str | Path, out_json: str | Path) -> None:
+def build_prompts(cfg: dict, prompt_set: str, classes_json: str | Path, inputs: Sequence[str | Path],
+                  out_parquet: str | Path, out_json: str | Path, threads: int = 1) -> dict:
+    """One prompt table. ``inputs``: for incap, the per-shard caption tables (a BLIP-2 captioner) or
+    the real train shards (the embedded image_stats captioner); unused by the other sets."""
     from .io import atomic_path
-    from .prompts import build_table
+    from .prompts import build_prompt_set
 
+    _threads(threads)
     t0 = time.time()
     classes = load_classes(classes_json)
-    kw = {}
-    if prompt_set == "incap":
-        if cfg["data"]["source"] != "embedded_mnist":
-            raise NotImplementedError("incap for real datasets needs a captioning model (BLIP-2); "
-                                      "this version captions only the embedded dataset")
-        from .captions import caption_images
-
-        data = _read(train_shards, cfg)
-        kw = {"labels": data.labels, "captions": caption_images(data.images), "keys": data.keys,
-              "captioner": "image_stats"}
-    df = build_table(prompt_set, classes["names"], classes["ids"], **kw)
+    df, info = build_prompt_set(cfg, prompt_set, classes["names"], classes["ids"], inputs)
     with atomic_path(out_parquet) as tmp:
         df.to_parquet(tmp, index=False)
-    counts = df.groupby("class_index").size()
-    write_json(out_json, {
-        "prompt_set": prompt_set, "n_prompts": len(df), "n_distinct": int(df["prompt"].nunique()),
-        "per_class_min": int(counts.min()), "per_class_max": int(counts.max()),
-        "examples": df.groupby("class_index").head(1)["prompt"].tolist()[:10],
-        "captioner": kw.get("captioner"),
-        "provenance": provenance(cfg, wall_time_s=time.time() - t0),
-    })
+    info["captioner"] = (info["models"].get("captioner") or {}).get("name")
+    info["provenance"] = provenance(cfg, seeds={"prompts": info["seed"]}, wall_time_s=time.time() - t0,
+                                    models=info["models"])
+    write_json(out_json, info)
+    log.info("%s: %d prompts (%d-%d per class) in %.1fs%s", prompt_set, info["n_prompts"], info["per_class_min"],
+             info["per_class_max"], time.time() - t0,
+             f"; TEST MODELS: {', '.join(info['test_models'])}" if info["test_models"] else "")
+    return info
+
+
+def caption_shards(cfg: dict, shards: Sequence[str | Path], out_parquet: str | Path, out_json: str | Path,
+                   threads: int = 1) -> dict:
+    """Captions of a chunk of real train shards by the configured BLIP-2 (prompts.captioner),
+    loaded once; one table for the chunk, in shard order."""
+    import pandas as pd
+
+    from .captioners import caption_shard as _caption_shard
+    from .captioners import load_captioner
+    from .io import atomic_path, tempdir
+
+    t0 = time.time()
+    captioner = load_captioner(cfg)
+    tmp_dir = Path(tempdir("synscale-captions-"))
+    parts, infos = [], []
+    for i, shard in enumerate(shards):
+        part = tmp_dir / f"{i:05d}.parquet"
+        infos.append(_caption_shard(cfg, shard, part, None, threads=threads, captioner=captioner))
+        parts.append(pd.read_parquet(part))
+    df = pd.concat(parts, ignore_index=True)
+    with atomic_path(out_parquet) as tmp:
+        df.to_parquet(tmp, index=False)
+    import shutil
+
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    info = {"shards": [str(s) for s in shards], "n": len(df), "per_shard": infos,
+            "captioner": captioner.describe(),
+            "provenance": provenance(cfg, wall_time_s=time.time() - t0, captioner=captioner.describe())}
+    write_json(out_json, info)
+    return info
 
 
 def load_prompt_table(path: str | Path, n_classes: int):

@@ -1,5 +1,6 @@
 # Shared helpers: config validation, paths of every file family, external inputs.
 import functools
+import json
 import math
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ wildcard_constraints:
     run=C.WILDCARD_RE,
     scale=r"[0-9]+",
     shard=r"[0-9]{5}",
+    chunk=r"[0-9]{5}",
     model=r"[a-z][a-z0-9]*",
     prompt=r"[a-z][a-z0-9_]*",
 
@@ -176,3 +178,68 @@ def runtime_t2i(wildcards, attempt):
 def mem_mb(wildcards, attempt):
     return int(RESOURCES["mem_mb"]) * attempt
 
+
+
+# ---------------------------------------------------------------- prompt sets
+PROMPTS_CFG = CFG.get("prompts") or {}
+CAPTIONER = (PROMPTS_CFG.get("captioner") or {}).get("path")
+WORD2SEN = (PROMPTS_CFG.get("word2sen") or {}).get("path")
+# what each set depends on beyond the classes: a change re-runs that table only
+_PROMPT_KEYS = {
+    "classname_hyper": ("hypernym_depth",),
+    "classname_desc_places": ("places_per_class",),
+    "classname_hyper_places": ("hypernym_depth", "places_per_class"),
+    "word2sen": ("word2sen",),
+    "incap": ("captioner",),
+}
+
+
+def prompt_params(prompt):
+    keys = _PROMPT_KEYS.get(prompt, ())
+    return json.dumps({"seed": CFG["seed"], **{k: PROMPTS_CFG.get(k) for k in keys}}, sort_keys=True)
+
+
+def n_real_train_shards():
+    if EMBEDDED:
+        return math.ceil(DATA["train_size"] / REAL_SHARD)
+    return len(_expand(DATA["train_shards"])[0])
+
+
+CAPTION_SHARDS_PER_JOB = int((PROMPTS_CFG.get("captioner") or {}).get("shards_per_job", 10))
+
+
+def caption_chunk_shards(chunk):
+    """The real train shards captioned by caption job ``chunk``."""
+    lo = chunk * CAPTION_SHARDS_PER_JOB
+    hi = min(lo + CAPTION_SHARDS_PER_JOB, n_real_train_shards())
+    if EMBEDDED:
+        return real_train_shards()[lo:hi]
+    paths = _expand(DATA["train_shards"])[0][lo:hi]
+    return [p for path in paths for p in external(path, "data.train_shards")]
+
+
+def caption_tables():
+    n = math.ceil(n_real_train_shards() / CAPTION_SHARDS_PER_JOB)
+    return [f"{RES}/captions/train-{i:05d}.parquet" for i in range(n)]
+
+
+def prompt_inputs(prompt):
+    if prompt != "incap":
+        return []
+    return caption_tables() if CAPTIONER else real_train_shards()
+
+
+def runtime_prompts(wildcards, attempt):
+    # word2sen samples 100+ sentences for each class; the other sets take seconds
+    return (120 if wildcards.prompt == "word2sen" else 30) * attempt
+
+
+def runtime_captions(wildcards, attempt):
+    images = REAL_SHARD * CAPTION_SHARDS_PER_JOB
+    return int(10 + RESOURCES.get("caption_minutes_per_1k_images", 2.0) * images / 1000) * attempt
+
+
+def prompt_model(prompt):
+    if prompt == "word2sen" and WORD2SEN:
+        return external(WORD2SEN, "prompts.word2sen.path")
+    return []

@@ -1,14 +1,49 @@
-# Prompt tables: one parquet per prompt set.
+# Prompt tables: one parquet per prompt set (synscale/prompts.py). incap with a BLIP-2 captioner
+# reads caption tables (rule captions: one job per prompts.captioner.shards_per_job real train
+# shards, so captioning spreads over the cluster's GPUs); the embedded image_stats captioner reads
+# the train shards directly.
 rule prompts:
     input:
         classes=lambda w: classes_json(),
-        train=lambda w: real_train_shards() if w.prompt == "incap" else [],
+        train=lambda w: prompt_inputs(w.prompt),
+        model=lambda w: prompt_model(w.prompt),
     output:
         table=f"{RES}/prompts/{{prompt}}.parquet",
         info=f"{RES}/prompts/{{prompt}}.json",
+    params:
+        options=lambda w: prompt_params(w.prompt),
+    threads: CFG.get("threads", 1)
+    resources:
+        gpu=lambda w: 1 if w.prompt == "word2sen" else 0,
+        cpus_per_task=lambda w, threads: threads,
+        mem_mb=mem_mb,
+        runtime=runtime_prompts,
     conda:
         "../../envs/synscale.yaml"
     log:
         "logs/prompts/{prompt}.log",
     script:
         "../scripts/build_prompts.py"
+
+
+rule captions:
+    input:
+        shards=lambda w: caption_chunk_shards(int(w.chunk)),
+        model=lambda w: external(CAPTIONER, "prompts.captioner.path") if CAPTIONER else [],
+    output:
+        table=f"{RES}/captions/train-{{chunk}}.parquet",
+        info=f"{RES}/captions/train-{{chunk}}.json",
+    params:
+        captioner=lambda w: json.dumps(PROMPTS_CFG.get("captioner"), sort_keys=True),
+    threads: CFG.get("threads", 1)
+    resources:
+        gpu=1,
+        cpus_per_task=lambda w, threads: threads,
+        mem_mb=mem_mb,
+        runtime=runtime_captions,
+    conda:
+        "../../envs/synscale.yaml"
+    log:
+        "logs/captions/train-{chunk}.log",
+    script:
+        "../scripts/caption_shards.py"
