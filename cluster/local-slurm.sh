@@ -60,7 +60,7 @@ SelectTypeParameters=CR_Core_Memory
 GresTypes=gpu
 ReturnToService=2
 # finished jobs stay visible to squeue for a while: the status check needs them (no accounting here)
-MinJobAge=300
+MinJobAge=1800
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
@@ -93,7 +93,11 @@ start() {
     if ! pid_alive "$RUN_DIR/munged.pid"; then
         /usr/sbin/munged --force --pid-file="$RUN_DIR/munged.pid" 2>/dev/null
     fi
-    pid_alive "$RUN_DIR/slurmctld.pid" || /usr/sbin/slurmctld -i
+    if pid_alive "$RUN_DIR/slurmctld.pid"; then
+        scontrol reconfigure >/dev/null 2>&1 || true
+    else
+        /usr/sbin/slurmctld -i
+    fi
     pid_alive "$RUN_DIR/slurmd.pid" || /usr/sbin/slurmd
     for _ in $(seq 1 60); do
         if sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then

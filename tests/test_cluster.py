@@ -108,7 +108,6 @@ def test_target_builds_through_slurm(built):
     # SLURM itself knows the submissions (squeue keeps finished jobs for MinJobAge)
     assert known_to_slurm(slurm_ids) == slurm_ids
     assert (wd / "results" / "scaling" / f"{RUN}.json").exists()
-    assert any((wd / ".snakemake" / "slurm_logs").rglob("*.log"))
     print(f"SLURM build: {len(jobs)} jobs in {len(slurm_ids)} sbatch submissions, {seconds:.0f}s")
 
 
