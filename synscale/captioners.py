@@ -19,7 +19,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .word2sen import MODEL_NOTE, ModelPathError, check_model_dir, describe_model, normalise, resolve_device
+from .word2sen import (ModelPathError, check_model_dir, describe_model, normalise, resolve_device,
+                       save_test_model)
 
 log = logging.getLogger("synscale.captioners")
 
@@ -250,10 +251,5 @@ def save_tiny_blip2(out_dir: str | Path, words: Sequence[str] = (), seed: int = 
     cfg = Blip2Config(vision_config=vc.to_dict(), qformer_config=qc.to_dict(), text_config=tc.to_dict(),
                       num_query_tokens=num_query_tokens, image_token_index=vocab["<image>"], initializer_range=init)
     torch.manual_seed(seed)
-    model = Blip2ForConditionalGeneration(cfg)
-    model.save_pretrained(str(out))
-    proc.save_pretrained(str(out))
-    (out / MODEL_NOTE).write_text(json.dumps({
-        "label": "tiny randomly initialised BLIP-2 (test model; untrained, its captions are random words)",
-        "test_model": True, "seed": seed, "vocab_size": len(vocab)}, indent=2) + "\n")
-    return out
+    return save_test_model(out, Blip2ForConditionalGeneration(cfg), proc, seed, len(vocab),
+                           "tiny randomly initialised BLIP-2 (test model; untrained, its captions are random words)")

@@ -175,12 +175,16 @@ def save_tiny_t5(out_dir: str | Path, words: Sequence[str] = (), seed: int = 0, 
     cfg = T5Config(vocab_size=len(vocab), d_model=d_model, d_ff=2 * d_model, d_kv=d_model // 2, num_layers=1,
                    num_decoder_layers=1, num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
     torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(cfg)
+    return save_test_model(out, T5ForConditionalGeneration(cfg), tok, seed, len(vocab),
+                           "tiny randomly initialised T5 (test model; untrained, its sentences are random words)")
+
+
+def save_test_model(out: Path, model, processor, seed: int, vocab_size: int, label: str) -> Path:
+    """Save a tiny random model with its tokenizer/processor and a note marking it as a test model."""
     model.save_pretrained(str(out))
-    tok.save_pretrained(str(out))
-    (out / MODEL_NOTE).write_text(json.dumps({
-        "label": "tiny randomly initialised T5 (test model; untrained, its sentences are random words)",
-        "test_model": True, "seed": seed, "vocab_size": len(vocab)}, indent=2) + "\n")
+    processor.save_pretrained(str(out))
+    (out / MODEL_NOTE).write_text(json.dumps({"label": label, "test_model": True, "seed": seed,
+                                              "vocab_size": vocab_size}, indent=2) + "\n")
     return out
 
 

@@ -387,3 +387,22 @@ def test_incap_without_captioner_for_real_data(embedded_cfg, tmp_path):
     cfg = with_prompts(cfg, captioner={"path": str(tmp_path / "missing")})
     with pytest.raises(W2.ModelPathError, match="directory not found"):
         K.caption_shard(cfg, shards[0], tmp_path / "c.parquet")
+
+
+def test_caption_chunk_stage_equals_per_shard_tables(embedded_cfg, tiny_blip2, tmp_path):
+    """The workflow's caption job (several shards, one model load) gives the per-shard captions, in order."""
+    from synscale import stages
+
+    cfg = copy.deepcopy(embedded_cfg)
+    cfg["data"] = {"source": "webdataset", "image_size": 224, "channels": 3}
+    cfg = with_prompts(cfg, captioner={"path": str(tiny_blip2), "batch_size": 4, "max_new_tokens": 6})
+    shards = _rgb_shards(tmp_path)
+    info = stages.caption_shards(cfg, shards, tmp_path / "chunk.parquet", tmp_path / "chunk.json")
+    assert info["n"] == 12 and len(info["per_shard"]) == 2
+    per = []
+    for sh in shards:
+        out = tmp_path / f"{sh.stem}-alone.parquet"
+        K.caption_shard(cfg, sh, out)
+        per.append(out)
+    assert K.read_caption_tables([tmp_path / "chunk.parquet"]).equals(K.read_caption_tables(per))
+    assert json.loads((tmp_path / "chunk.json").read_text())["captioner"]["test_model"] is True
