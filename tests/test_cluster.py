@@ -111,12 +111,18 @@ def test_target_builds_through_slurm(built):
     print(f"SLURM build: {len(jobs)} jobs in {len(slurm_ids)} sbatch submissions, {seconds:.0f}s")
 
 
+def with_scales(tmp_path, run_index, scales) -> Path:
+    """The tiny config with other scales for one run, written to a file."""
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["runs"][run_index]["scales"] = scales
+    path = tmp_path / f"run{run_index}_scales.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 def test_failed_shard_then_rerun_only_it(built, tmp_path):
     wd, _, _ = built
-    cfg = yaml.safe_load(TINY.read_text())
-    cfg["runs"][0]["scales"] = [100, 200, 400, 800]
-    bigger = tmp_path / "bigger.yaml"
-    bigger.write_text(yaml.safe_dump(cfg))
+    bigger = with_scales(tmp_path, 0, [100, 200, 400, 800])
     shards = wd / "results" / "shards" / RUN
     code, out = smk(wd, configfile=bigger, env={"SYNSCALE_FAIL_SHARDS": f"{RUN}:5"}, check=False)
     assert code != 0
@@ -136,11 +142,7 @@ def test_failed_shard_then_rerun_only_it(built, tmp_path):
 
 def test_dry_run_lists_pending_work(built, tmp_path):
     wd, _, _ = built
-    cfg = yaml.safe_load(TINY.read_text())
-    cfg["runs"][1]["scales"] = [100, 200, 400, 800]
-    more = tmp_path / "more_real.yaml"
-    more.write_text(yaml.safe_dump(cfg))
-    _, out = smk(wd, "-n", configfile=more)
+    _, out = smk(wd, "-n", configfile=with_scales(tmp_path, 1, [100, 200, 400, 800]))
     assert re.search(r"train_classifier\s+1", out) and re.search(r"evaluate\s+1", out), out[-3000:]
     assert "checkpoints/real/n800" in out
 
