@@ -3,7 +3,6 @@ generation, the paper grid's dry run and config errors through the snakemake CLI
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
