@@ -19,15 +19,12 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .word2sen import (ModelPathError, check_model_dir, describe_model, normalise, resolve_device,
-                       save_test_model)
+from .word2sen import ModelPathError, check_model_dir, describe_model, normalise, resolve_device
 
 log = logging.getLogger("synscale.captioners")
 
 IMAGE_STATS = "image_stats"
 CAPTION_COLUMNS = ["key", "class_index", "caption"]
-DEFAULTS = {"path": None, "batch_size": 32, "max_new_tokens": 30, "device": "auto", "dtype": "float32",
-            "prompt": None}
 KEY = "prompts.captioner.path"
 
 
@@ -35,7 +32,7 @@ class ImageStatsCaptioner:
     name = IMAGE_STATS
 
     def caption(self, images: np.ndarray, progress: Callable[[int], None] | None = None) -> list[str]:
-        from .captions import caption_images
+        from .image_stats import caption_images
 
         out = caption_images(np.asarray(images))
         if progress:
@@ -125,7 +122,8 @@ def to_pil_rgb(im):
 
 
 def options(cfg: dict) -> dict:
-    return {**DEFAULTS, **(cfg.get("prompts", {}) or {}).get("captioner", {})}
+    """The prompts.captioner section (defaults filled by validation)."""
+    return cfg["prompts"]["captioner"]
 
 
 def load_captioner(cfg: dict):
@@ -161,17 +159,15 @@ def read_shard_images(path: str | Path) -> tuple[list[str], list, np.ndarray]:
 
 
 def caption_shard(cfg: dict, shard: str | Path, out_parquet: str | Path, out_json: str | Path | None = None,
-                  threads: int = 1, captioner=None) -> dict:
+                  captioner=None) -> dict:
     """Caption every image of one real training shard with the configured model captioner and
     write ``out_parquet`` (key, class_index, caption) and a JSON summary with provenance."""
     import pandas as pd
-    import torch
 
     from .io import atomic_path, write_json
     from .logs import Progress
     from .provenance import provenance
 
-    torch.set_num_threads(max(1, int(threads or 1)))
     t0 = time.time()
     if captioner is None:
         if not options(cfg)["path"]:
@@ -212,44 +208,3 @@ def read_caption_tables(paths: Sequence[str | Path]):
     if not parts:
         raise ValueError("no caption tables given")
     return pd.concat(parts, ignore_index=True)
-
-
-def save_tiny_blip2(out_dir: str | Path, words: Sequence[str] = (), seed: int = 0, image_size: int = 32,
-                    num_query_tokens: int = 4) -> Path:
-    """Save a tiny, randomly initialised BLIP-2 (ViT + Q-Former + OPT) with a processor built offline:
-    a stand-in for BLIP-2 in tests and offline runs. Its captions are random words."""
-    import re
-
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from tokenizers.processors import TemplateProcessing
-    from transformers import (Blip2Config, Blip2ForConditionalGeneration, Blip2Processor, Blip2QFormerConfig,
-                              Blip2VisionConfig, BlipImageProcessor, OPTConfig, PreTrainedTokenizerFast)
-
-    from .word2sen import _BASIC_WORDS
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, "<image>": 3}
-    for w in sorted({w for t in (*words, *_BASIC_WORDS.split()) for w in re.findall(r"[\w'-]+|[^\w\s]", t)}):
-        vocab.setdefault(w, len(vocab))
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tk.post_processor = TemplateProcessing(single="</s> $A", special_tokens=[("</s>", 1)])
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="</s>", bos_token="</s>",
-                                  unk_token="<unk>", extra_special_tokens={"image_token": "<image>"})
-    proc = Blip2Processor(BlipImageProcessor(size={"height": image_size, "width": image_size}), tok,
-                          num_query_tokens=num_query_tokens)
-    h, init = 32, 0.5   # a wide initialisation, so that the captions depend on the image
-    vc = Blip2VisionConfig(hidden_size=h, intermediate_size=2 * h, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=image_size, patch_size=image_size // 4, initializer_range=init)
-    qc = Blip2QFormerConfig(hidden_size=h, num_hidden_layers=1, num_attention_heads=2, intermediate_size=2 * h,
-                            encoder_hidden_size=h, vocab_size=len(vocab), initializer_range=init)
-    tc = OPTConfig(vocab_size=len(vocab), hidden_size=h, num_hidden_layers=1, ffn_dim=2 * h, num_attention_heads=2,
-                   word_embed_proj_dim=h, max_position_embeddings=128, pad_token_id=0, bos_token_id=1,
-                   eos_token_id=1, init_std=init)
-    cfg = Blip2Config(vision_config=vc.to_dict(), qformer_config=qc.to_dict(), text_config=tc.to_dict(),
-                      num_query_tokens=num_query_tokens, image_token_index=vocab["<image>"], initializer_range=init)
-    torch.manual_seed(seed)
-    return save_test_model(out, Blip2ForConditionalGeneration(cfg), proc, seed, len(vocab),
-                           "tiny randomly initialised BLIP-2 (test model; untrained, its captions are random words)")

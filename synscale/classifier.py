@@ -164,10 +164,19 @@ def features(model: torch.nn.Module, images: np.ndarray, batch_size: int = 512) 
 
 
 def evaluate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, num_classes: int,
-             batch_size: int = 512) -> dict:
-    """Cross-entropy loss and top-1, overall and per class."""
+             batch_size: int = 512, class_subset: list[int] | None = None) -> dict:
+    """Cross-entropy loss and top-1, overall and per class. With ``class_subset`` (a set that
+    covers only those classes, like ImageNet-A/R), the other classes' logits are masked out before
+    the softmax and the arg-max."""
     lg = logits(model, images, batch_size)
     y = torch.as_tensor(labels, dtype=torch.long)
+    if class_subset is not None:
+        outside = sorted(set(y.tolist()) - set(class_subset))
+        if outside:
+            raise ValueError(f"labels {outside[:5]} are outside the set's class subset")
+        keep = torch.zeros(lg.shape[1], dtype=torch.bool)
+        keep[list(class_subset)] = True
+        lg = lg.masked_fill(~keep, float("-inf"))
     per = F.cross_entropy(lg, y, reduction="none")
     correct = (lg.argmax(1) == y).float()
     pc_loss, pc_top1 = [], []

@@ -1,8 +1,12 @@
 """Configuration: loading, validation (JSON schema draft 2020-12 plus semantic checks) and the
 naming, shard and schedule arithmetic every rule shares.
 
-A *config* of the study is a (model, CFG, prompt set) tuple named ``{model}_cfg{cfg}_{prompt}``
-(e.g. ``sd_cfg2_incap``); the real-data baseline is named ``real``.
+A *run* of the study is a (model, guidance, prompt set) tuple named ``{model}_cfg{guidance}_{prompt}``
+(e.g. ``sd_cfg2_incap``: the paper's names, where CFG is the classifier-free guidance scale); the
+real-data baseline is the run ``real``. ``cfg`` and ``config`` in code always mean the configuration.
+
+Validation fills every default declared in ``config/schema.yaml`` once, so code reads keys directly
+and never carries fallbacks of its own.
 """
 from __future__ import annotations
 
@@ -27,9 +31,15 @@ SUPPORTED_PROMPTS = {
     "embedded_mnist": tuple(p for p in PROMPT_SETS if p != "word2sen"),
     "webdataset": tuple(p for p in PROMPT_SETS if p not in ("word2sen", "incap")),
 }
+# model families with a loader (synscale/t2i.py); the schema's enum lists the same
+FAMILIES = ("latent_diffusion",)
+NOT_YET_FAMILIES = {"pixel_cascade": "Imagen / DeepFloyd IF", "masked_token": "Muse / aMUSEd"}
 REAL = "real"
-NAME_RE = re.compile(r"^(?P<model>[a-z][a-z0-9]*)_cfg(?P<cfg>[0-9]+(?:\.[0-9]+)?)_(?P<prompt>[a-z][a-z0-9_]*)$")
+NAME_RE = re.compile(
+    r"^(?P<model>[a-z][a-z0-9]*)_cfg(?P<guidance>[0-9]+(?:\.[0-9]+)?)_(?P<prompt>[a-z][a-z0-9_]*)$")
 WILDCARD_RE = r"real|[a-z][a-z0-9]*_cfg[0-9]+(?:\.[0-9]+)?_[a-z][a-z0-9_]*"
+# out-of-distribution class subsets timm ships (label indices into ImageNet-1k)
+TIMM_SUBSETS = {"timm:imagenet_a": "imagenet_a_indices.txt", "timm:imagenet_r": "imagenet_r_indices.txt"}
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 
@@ -38,21 +48,21 @@ class ConfigError(ValueError):
     """A configuration problem, with the offending key in the message."""
 
 
-def fmt_cfg(cfg: float) -> str:
-    return f"{float(cfg):g}"
+def fmt_guidance(guidance: float) -> str:
+    return f"{float(guidance):g}"
 
 
-def config_name(model: str, cfg: float | None = None, prompt: str | None = None) -> str:
+def run_name(model: str, guidance: float | None = None, prompt: str | None = None) -> str:
     if model == REAL:
         return REAL
-    return f"{model}_cfg{fmt_cfg(cfg)}_{prompt}"
+    return f"{model}_cfg{fmt_guidance(guidance)}_{prompt}"
 
 
 @dataclass(frozen=True)
 class Run:
     name: str
     model: str
-    cfg: float | None
+    guidance: float | None
     prompt: str | None
     scales: tuple[int, ...]
     fit_range: tuple[int, int] | None
@@ -67,8 +77,8 @@ def parse_name(name: str) -> tuple[str, float | None, str | None]:
         return REAL, None, None
     m = NAME_RE.match(name)
     if not m:
-        raise ConfigError(f"{name!r} is not a config name of the form <model>_cfg<cfg>_<prompt> or 'real'")
-    return m["model"], float(m["cfg"]), m["prompt"]
+        raise ConfigError(f"{name!r} is not a run name of the form <model>_cfg<guidance>_<prompt> or 'real'")
+    return m["model"], float(m["guidance"]), m["prompt"]
 
 
 # --------------------------------------------------------------------------- loading
@@ -99,14 +109,40 @@ def _key(path: Iterable[Any]) -> str:
     return out or "<top level>"
 
 
-def schema_errors(cfg: dict) -> list[str]:
-    from jsonschema import Draft202012Validator
+def _defaults_filling_validator():
+    """Draft 2020-12 validator that fills each property's ``default`` before validating it.
 
-    v = Draft202012Validator(load_schema())
-    msgs = []
-    for e in sorted(v.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))):
-        msgs.append(f"config key '{_key(e.absolute_path)}': {e.message}")
-    return msgs
+    jsonschema validates but never fills defaults; this is its documented extension pattern
+    (wrap the ``properties`` keyword). Kept here rather than snakemake.utils.validate so the
+    package validates the same way inside and outside Snakemake and reports every error with
+    its key.
+    """
+    from jsonschema import Draft202012Validator, validators
+
+    props = Draft202012Validator.VALIDATORS["properties"]
+
+    def properties(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from props(validator, properties, instance, schema)
+
+    return validators.extend(Draft202012Validator, {"properties": properties})
+
+
+def _schema_message(e) -> str:
+    key = _key(e.absolute_path)
+    if e.validator == "enum" and key.endswith(".family") and e.instance in NOT_YET_FAMILIES:
+        return (f"config key '{key}': family {e.instance!r} ({NOT_YET_FAMILIES[e.instance]}) is not "
+                f"implemented yet; implemented: {', '.join(FAMILIES)}. Remove the model and its runs.")
+    return f"config key '{key}': {e.message}"
+
+
+def schema_errors(cfg: dict) -> list[str]:
+    """Schema errors, one message per key; fills the schema's defaults into ``cfg`` in place."""
+    v = _defaults_filling_validator()(load_schema())
+    return [_schema_message(e) for e in sorted(v.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))]
 
 
 _PROMPT_MODEL_HINT = {
@@ -119,68 +155,84 @@ _PROMPT_MODEL_HINT = {
 def _prompt_model(cfg: dict, prompt: str) -> str | None:
     """The local model path a prompt set needs, when configured."""
     section = {"word2sen": "word2sen", "incap": "captioner"}.get(prompt)
-    if section is None:
-        return None
-    return ((cfg.get("prompts") or {}).get(section) or {}).get("path")
+    return cfg["prompts"][section]["path"] if section else None
+
+
+def _range_errors(key: str, bounds, what: str) -> list[str]:
+    lo, hi = bounds
+    if lo > hi:
+        return [f"config key '{key}': the range [{lo:g}, {hi:g}] is reversed; write it as [{hi:g}, {lo:g}]"]
+    if lo == hi and what == "fit":
+        return [f"config key '{key}': lower bound {lo} must be below upper bound {hi}"]
+    return []
+
+
+def _run_errors(cfg: dict, i: int, run: dict, names: set) -> list[str]:
+    errs: list[str] = []
+    key = f"runs[{i}]"
+    models = cfg["models"]
+    source = cfg["data"]["source"]
+    supported = SUPPORTED_PROMPTS[source]
+    model = run["model"]
+    if model != REAL:
+        if model not in models:
+            errs.append(f"config key '{key}.model': unknown model {model!r}; "
+                        f"define it under 'models' (known: {sorted(models)}) or use 'real'")
+        elif "guidance" not in run:
+            errs.append(f"config key '{key}.guidance': required for model {model!r}")
+        else:
+            lo, hi = models[model]["guidance_range"]
+            if lo <= hi and not lo <= run["guidance"] <= hi:
+                errs.append(f"config key '{key}.guidance': guidance {run['guidance']:g} is outside the range "
+                            f"[{lo:g}, {hi:g}] of model {model!r} (models.{model}.guidance_range)")
+        prompt = run.get("prompt")
+        if prompt is None:
+            errs.append(f"config key '{key}.prompt': required for model {model!r}")
+        elif prompt not in PROMPT_SETS:
+            errs.append(f"config key '{key}.prompt': unknown prompt set {prompt!r}; known: {', '.join(PROMPT_SETS)}")
+        elif prompt not in supported and not _prompt_model(cfg, prompt):
+            errs.append(f"config key '{key}.prompt': prompt set {prompt!r} is not available for "
+                        f"data.source={source!r} without {_PROMPT_MODEL_HINT[prompt]} "
+                        f"(available without one: {', '.join(supported)})")
+    else:
+        for k in ("guidance", "prompt"):
+            if k in run:
+                errs.append(f"config key '{key}.{k}': the real-data run has no {k}; remove it")
+    scales = run["scales"]
+    if list(scales) != sorted(scales):
+        errs.append(f"config key '{key}.scales': scales must be sorted ascending, got {scales}")
+    if len(set(scales)) != len(scales):
+        dup = sorted({s for s in scales if scales.count(s) > 1})
+        errs.append(f"config key '{key}.scales': duplicate scales {dup}")
+    if model == REAL and source == "embedded_mnist":
+        n_train = cfg["data"]["train_size"]
+        big = [s for s in scales if s > n_train]
+        if big:
+            errs.append(f"config key '{key}.scales': real-data scales {big} exceed the train split "
+                        f"(data.train_size={n_train})")
+    if "fit_range" in run:
+        errs += _range_errors(f"{key}.fit_range", run["fit_range"], "fit")
+    if model != REAL and ("guidance" not in run or "prompt" not in run):
+        return errs
+    name = run_name(model, run.get("guidance"), run.get("prompt"))
+    if name in names:
+        errs.append(f"config key '{key}': run {name!r} is listed twice in 'runs'")
+    names.add(name)
+    return errs
 
 
 def semantic_errors(cfg: dict) -> list[str]:
-    """Checks a schema cannot express."""
+    """Checks a schema cannot express (``cfg`` has its defaults filled)."""
     errs: list[str] = []
-    models = cfg.get("models", {})
+    models = cfg["models"]
     source = cfg["data"]["source"]
-    supported = SUPPORTED_PROMPTS.get(source, PROMPT_SETS)
-    names = set()
-    for i, run in enumerate(cfg.get("runs", [])):
-        key = f"runs[{i}]"
-        model = run["model"]
-        if model != REAL:
-            if model not in models:
-                errs.append(f"config key '{key}.model': unknown model {model!r}; "
-                            f"define it under 'models' (known: {sorted(models)}) or use 'real'")
-            else:
-                lo, hi = models[model]["cfg_range"]
-                if "cfg" not in run:
-                    errs.append(f"config key '{key}.cfg': required for model {model!r}")
-                elif not lo <= run["cfg"] <= hi:
-                    errs.append(f"config key '{key}.cfg': CFG {run['cfg']:g} is outside the range "
-                                f"[{lo:g}, {hi:g}] of model {model!r} (models.{model}.cfg_range)")
-            prompt = run.get("prompt")
-            if prompt is None:
-                errs.append(f"config key '{key}.prompt': required for model {model!r}")
-            elif prompt not in PROMPT_SETS:
-                errs.append(f"config key '{key}.prompt': unknown prompt set {prompt!r}; "
-                            f"known: {', '.join(PROMPT_SETS)}")
-            elif prompt not in supported and not _prompt_model(cfg, prompt):
-                errs.append(f"config key '{key}.prompt': prompt set {prompt!r} is not available for "
-                            f"data.source={source!r} without {_PROMPT_MODEL_HINT[prompt]} "
-                            f"(available without one: {', '.join(supported)})")
-        scales = run.get("scales", [])
-        if list(scales) != sorted(scales):
-            errs.append(f"config key '{key}.scales': scales must be sorted ascending, got {scales}")
-        if len(set(scales)) != len(scales):
-            dup = sorted({s for s in scales if scales.count(s) > 1})
-            errs.append(f"config key '{key}.scales': duplicate scales {dup}")
-        if model == REAL and source == "embedded_mnist":
-            n_train = cfg["data"]["train_size"]
-            big = [s for s in scales if s > n_train]
-            if big:
-                errs.append(f"config key '{key}.scales': real-data scales {big} exceed the train split "
-                            f"(data.train_size={n_train})")
-        if "fit_range" in run:
-            lo, hi = run["fit_range"]
-            if lo >= hi:
-                errs.append(f"config key '{key}.fit_range': lower bound {lo} must be below upper bound {hi}")
-        try:
-            name = config_name(model, run.get("cfg"), run.get("prompt"))
-        except (TypeError, ValueError):
-            continue
-        if name in names:
-            errs.append(f"config key '{key}': config {name!r} is listed twice in 'runs'")
-        names.add(name)
-    fit = cfg.get("fit", {})
-    if "range" in fit and fit["range"][0] >= fit["range"][1]:
-        errs.append(f"config key 'fit.range': lower bound {fit['range'][0]} must be below upper bound {fit['range'][1]}")
+    for name, m in models.items():
+        errs += _range_errors(f"models.{name}.guidance_range", m["guidance_range"], "guidance")
+    names: set = set()
+    for i, run in enumerate(cfg["runs"]):
+        errs += _run_errors(cfg, i, run, names)
+    if cfg["fit"]["range"] is not None:
+        errs += _range_errors("fit.range", cfg["fit"]["range"], "fit")
     data = cfg["data"]
     if source == "embedded_mnist":
         if data["train_size"] + data["val_size"] > 5000:
@@ -188,8 +240,15 @@ def semantic_errors(cfg: dict) -> list[str]:
                         "(the embedded MNIST digits)")
         if data["val_size"] % 10 or data["train_size"] % 10:
             errs.append("config key 'data.val_size': train_size and val_size must be multiples of 10 classes")
+        for k in ("train_shards", "val_shards", "class_index"):
+            if k in data:
+                errs.append(f"config key 'data.{k}': only for data.source 'webdataset'; "
+                            "the embedded default makes its own shards")
+        if data["ood"]:
+            errs.append("config key 'data.ood': only for data.source 'webdataset'; the embedded default's "
+                        "out-of-distribution set is scikit-learn's digits")
         for name, m in models.items():
-            if m.get("path") is None and "train" not in m:
+            if m["path"] is None and "train" not in m:
                 errs.append(f"config key 'models.{name}': give a local weights 'path' or a 'train' "
                             "section for the workflow to train a tiny model")
     else:
@@ -197,14 +256,26 @@ def semantic_errors(cfg: dict) -> list[str]:
             if k not in data:
                 errs.append(f"config key 'data.{k}': required when data.source is 'webdataset'")
         for name, m in models.items():
-            if m.get("path") is None:
+            if m["path"] is None:
                 errs.append(f"config key 'models.{name}.path': required when data.source is 'webdataset' "
                             "(local directory of the model's diffusers weights)")
+            if "train" in m:
+                errs.append(f"config key 'models.{name}.train': the workflow trains tiny models only for "
+                            "data.source 'embedded_mnist'; remove it")
+        if cfg["reference_classifier"]["path"] is None:
+            errs.append("config key 'reference_classifier.path': required when data.source is 'webdataset' "
+                        "(a local timm state dict of the pretrained reference classifier)")
+        for name, o in data["ood"].items():
+            sub = o["class_subset"]
+            if isinstance(sub, str) and sub.startswith("timm:") and sub not in TIMM_SUBSETS:
+                errs.append(f"config key 'data.ood.{name}.class_subset': unknown {sub!r}; "
+                            f"known: {', '.join(TIMM_SUBSETS)} (or a list of label indices, or a file of them)")
     return errs
 
 
 def validate(cfg: dict) -> dict:
-    """Validate and return a normalised deep copy; raise ConfigError listing every problem."""
+    """Validate and return a deep copy with every schema default filled in; raise ConfigError
+    listing every problem."""
     cfg = copy.deepcopy(cfg)
     errs = schema_errors(cfg)
     if not errs:
@@ -212,6 +283,19 @@ def validate(cfg: dict) -> dict:
     if errs:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errs))
     return cfg
+
+
+def pick(cfg: dict, *keys: str) -> dict:
+    """The slice of ``cfg`` holding only the given dotted keys, nested as in ``cfg``: what a rule
+    passes its job as ``params`` (so editing any other key re-runs nothing of that rule)."""
+    out: dict = {}
+    for key in keys:
+        *parents, last = key.split(".")
+        src, dst = cfg, out
+        for p in parents:
+            src, dst = src[p], dst.setdefault(p, {})
+        dst[last] = copy.deepcopy(src[last])
+    return out
 
 
 def config_hash(cfg: dict) -> str:
@@ -225,9 +309,9 @@ def config_hash(cfg: dict) -> str:
 def runs(cfg: dict) -> dict[str, Run]:
     out = {}
     for r in cfg["runs"]:
-        name = config_name(r["model"], r.get("cfg"), r.get("prompt"))
-        fr = r.get("fit_range") or cfg.get("fit", {}).get("range")
-        out[name] = Run(name, r["model"], r.get("cfg"), r.get("prompt"), tuple(r["scales"]),
+        name = run_name(r["model"], r.get("guidance"), r.get("prompt"))
+        fr = r.get("fit_range") or cfg["fit"]["range"]
+        out[name] = Run(name, r["model"], r.get("guidance"), r.get("prompt"), tuple(r["scales"]),
                         tuple(fr) if fr else None)
     return out
 
@@ -243,8 +327,8 @@ def iterations(scale: int, schedule: dict) -> tuple[int, int]:
     (95k iterations / 10k warm-up at 1M, +95k / +10k per doubling), floored at a minimum."""
     doublings = math.log2(scale / schedule["base_scale"])
     iters = schedule["base_iters"] + schedule["iters_per_doubling"] * doublings
-    iters = max(schedule.get("min_iters", 1), int(round(iters)))
-    warm = schedule.get("base_warmup", 0) + schedule.get("warmup_per_doubling", 0) * doublings
+    iters = max(schedule["min_iters"], int(round(iters)))
+    warm = schedule["base_warmup"] + schedule["warmup_per_doubling"] * doublings
     warm = int(round(min(max(warm, iters * 0.05), iters * 0.5)))
     return iters, warm
 

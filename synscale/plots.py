@@ -25,7 +25,7 @@ def scaling_plot(fit: dict, out_png: str | Path) -> None:
     ax.loglog(xs, ys, "-", label=f"fit k={fit['k']:.3f}, R²={fit['r2']:.3f}")
     ax.set_xlabel("training images D")
     ax.set_ylabel("cross-entropy loss (real val)")
-    ax.set_title(fit["config"])
+    ax.set_title(fit["run"])
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

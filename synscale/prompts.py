@@ -40,7 +40,6 @@ REPO = Path(__file__).resolve().parent.parent
 PLACES_FILE = REPO / "data" / "places365_categories.txt"
 N_PLACES = 365
 WORDNET_SETS = ("classname_desc", "classname_hyper", "classname_desc_places", "classname_hyper_places")
-OPTION_DEFAULTS = {"hypernym_depth": 1, "places_per_class": None}
 
 # WordNet 3.0 synsets of the embedded dataset's classes (data.DIGIT_NAMES): zero.n.02, one.n.01, ...
 DIGIT_WNIDS = {"zero": "n13742358", "one": "n13742573", "two": "n13743269", "three": "n13744044",
@@ -312,16 +311,6 @@ def pick_prompts(df: pd.DataFrame, labels: np.ndarray, seed: int, config: str, s
 # --------------------------------------------------------------------------- the workflow step
 
 
-def prompt_options(cfg: dict) -> dict:
-    """The config's ``prompts`` section with defaults filled in."""
-    from . import captioners, word2sen
-
-    p = dict(cfg.get("prompts") or {})
-    return {**OPTION_DEFAULTS, **{k: v for k, v in p.items() if k in OPTION_DEFAULTS},
-            "word2sen": {"path": None, **word2sen.DEFAULTS, **(p.get("word2sen") or {})},
-            "captioner": {**captioners.DEFAULTS, **(p.get("captioner") or {})}}
-
-
 def summarize(df: pd.DataFrame, n_classes: int) -> dict:
     counts = df.groupby("class_index").size().reindex(range(n_classes), fill_value=0)
     return {"n_prompts": int(len(df)), "n_distinct": int(df["prompt"].nunique()),
@@ -377,8 +366,8 @@ def build_prompt_set(cfg: dict, prompt_set: str, class_names: Sequence[str], cla
     ``inputs``: for incap, the per-shard caption tables or the real train shards; unused otherwise.
     """
     t0 = time.time()
-    opt = prompt_options(cfg)
-    seed = int(cfg.get("seed", 0))
+    opt = cfg["prompts"]
+    seed = cfg["seed"]
     class_names, class_ids = list(class_names), [str(c) for c in class_ids]
     kw: dict = {"seed": seed, "hypernym_depth": opt["hypernym_depth"], "places_per_class": opt["places_per_class"]}
     details: dict = {}

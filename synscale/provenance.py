@@ -1,4 +1,5 @@
-"""Provenance recorded in every JSON the workflow writes."""
+"""Provenance recorded in every JSON the workflow writes: git commit, the hash of the config slice
+the job depended on, the results root it was written for, seeds, library versions, wall time."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -41,6 +42,7 @@ def provenance(cfg: dict, seeds: dict | None = None, wall_time_s: float | None =
     out = {
         "git_commit": git_commit(),
         "config_hash": config_hash(cfg),
+        "results": cfg.get("results"),
         "seeds": {"global": cfg.get("seed"), **(seeds or {})},
         "versions": versions(),
         "host": platform.node(),

@@ -12,14 +12,10 @@ import torch
 
 
 def per_class_f1(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
-    f1 = np.zeros(num_classes)
-    for c in range(num_classes):
-        tp = np.sum((pred == c) & (target == c))
-        fp = np.sum((pred == c) & (target != c))
-        fn = np.sum((pred != c) & (target == c))
-        denom = 2 * tp + fp + fn
-        f1[c] = 2 * tp / denom if denom else 0.0
-    return f1
+    """F1 of each class (0 for a class neither predicted nor present)."""
+    from sklearn.metrics import f1_score
+
+    return f1_score(target, pred, labels=np.arange(num_classes), average=None, zero_division=0.0)
 
 
 def per_class_diversity(feats: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:

@@ -1,5 +1,9 @@
 """Webdataset shards: deterministic tar writing, validated reading, manifests.
 
+Reading is our own (not ``webdataset.WebDataset``) because every failure must name the shard,
+the sample and the fix, and a shard is checked as a whole (layout, decodable images, one size);
+the webdataset pipeline reports such problems as bare exceptions from deep in its iterators.
+
 A shard is a POSIX tar holding, for each sample ``key``, the members ``key.png``
 (the image), ``key.cls`` (the class index, ASCII) and ``key.txt`` (the prompt or caption),
 which is the layout ``webdataset.WebDataset`` and open_clip's ``--train-data`` read.
@@ -51,27 +55,19 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    tar.addfile(info, io.BytesIO(data))
-
-
 def write_shard(path: str | Path, samples: Iterable[Sample]) -> int:
-    """Write samples atomically to ``path``; returns the number written."""
+    """Write samples atomically to ``path`` with webdataset's TarWriter (fixed mtime, owner and
+    mode, so the bytes depend only on the samples); returns the number written."""
+    from webdataset import TarWriter
+
     n = 0
     with atomic_path(path) as tmp:
-        with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+        with open(tmp, "wb") as fh, TarWriter(fh, user="", group="", mode=0o644, encoder=False, mtime=0) as tar:
             for s in samples:
                 if "." in s.key or "/" in s.key:
                     raise ValueError(f"sample key {s.key!r} must not contain '.' or '/'")
-                _add_member(tar, f"{s.key}.png", encode_png(s.image))
-                _add_member(tar, f"{s.key}.cls", str(int(s.label)).encode())
-                _add_member(tar, f"{s.key}.txt", s.text.encode("utf-8"))
+                tar.write({"__key__": s.key, "png": encode_png(s.image), "cls": str(int(s.label)).encode(),
+                           "txt": s.text.encode("utf-8")})
                 n += 1
     return n
 

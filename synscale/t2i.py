@@ -104,7 +104,7 @@ def build_latent_diffusion(arch: dict, text_encoder_spec: str, max_length: int, 
         down_block_types=("DownEncoderBlock2D",) * len(vae_ch),
         up_block_types=("UpDecoderBlock2D",) * len(vae_ch),
         block_out_channels=vae_ch, layers_per_block=1, latent_channels=arch["latent_channels"],
-        norm_num_groups=arch.get("norm_groups", 16), sample_size=image_size,
+        norm_num_groups=arch["norm_groups"], sample_size=image_size,
     )
     unet_ch = tuple(arch["unet_channels"])
     n = len(unet_ch)
@@ -114,10 +114,10 @@ def build_latent_diffusion(arch: dict, text_encoder_spec: str, max_length: int, 
         block_out_channels=unet_ch,
         down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1),
-        layers_per_block=arch.get("layers_per_block", 1),
+        layers_per_block=arch["layers_per_block"],
         cross_attention_dim=text_encoder.config.hidden_size,
-        attention_head_dim=arch.get("attention_head_dim", 8),
-        norm_num_groups=arch.get("norm_groups", 16),
+        attention_head_dim=arch["attention_head_dim"],
+        norm_num_groups=arch["norm_groups"],
     )
     scheduler = DPMSolverMultistepScheduler(
         num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
@@ -209,10 +209,10 @@ def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: i
                lr: float, uncond_prob: float, seed: int, snr_gamma: float = 5.0,
                progress: Callable[[int, float], None] | None = None) -> dict:
     from diffusers import DDPMScheduler
+    from diffusers.training_utils import EMAModel, compute_snr
 
     unet, vae = pipe.unet, pipe.vae
     noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
-    alphas_cumprod = noise_sched.alphas_cumprod
     g = torch.Generator().manual_seed(seed)
     # latents of every training image (the VAE is frozen from here on)
     with torch.no_grad():
@@ -230,8 +230,8 @@ def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: i
     unet.train()
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
     warm = max(1, steps // 20)
-    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
-    ema_decay = 0.995
+    # weights averaged with decay 0.995 once the first 100 steps are past (diffusers' EMAModel)
+    ema = EMAModel(unet.parameters(), decay=0.995, min_decay=0.995, update_after_step=100)
     losses = []
     for step in range(steps):
         idx = torch.randint(0, len(lat), (batch_size,), generator=g)
@@ -246,7 +246,7 @@ def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: i
         zt = noise_sched.add_noise(z0, noise, t)
         pred = unet(zt, t, cond).sample
         # min-SNR-gamma weighting (Hang et al. 2023) speeds up convergence
-        snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
+        snr = compute_snr(noise_sched, t)
         w = torch.clamp(snr, max=snr_gamma) / snr
         loss = (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * w).mean()
         opt.zero_grad(set_to_none=True)
@@ -255,16 +255,10 @@ def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: i
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, warm, lr)
         opt.step()
-        with torch.no_grad():
-            d = ema_decay if step > 100 else 0.0
-            for k, v in unet.state_dict().items():
-                if v.dtype.is_floating_point:
-                    ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
-                else:
-                    ema[k].copy_(v)
+        ema.step(unet.parameters())
         losses.append(loss.item())
         if progress:
             progress(step, loss.item())
-    unet.load_state_dict(ema)
+    ema.copy_to(unet.parameters())
     unet.eval()
     return {"unet_final_loss": float(np.mean(losses[-100:])), "distinct_captions": len(uniq)}

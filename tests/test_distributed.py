@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from synscale import config as C
-from synscale import stages
+from synscale.steps import train as train_step
 from synscale.shards import Sample, write_shard
 
 TOL = 1e-4
@@ -39,7 +39,8 @@ def _train(cfg, d, gpus, tag):
     cfg["classifier"]["batch_size"] = 32
     cfg["classifier"]["lr"] = 0.005
     cfg["classifier"]["schedule"] = {"base_scale": 100, "base_iters": 80, "iters_per_doubling": 0}
-    stages.train_at_scale(cfg, "real", 100, [d / "s.tar"], d / "classes.json", d / f"{tag}.pt", d / f"{tag}.json",
+    cfg = C.validate(cfg)
+    train_step.train_at_scale(cfg, "real", 100, [d / "s.tar"], d / "classes.json", d / f"{tag}.pt", d / f"{tag}.json",
                           threads=gpus)
     return json.loads((d / f"{tag}.json").read_text())
 

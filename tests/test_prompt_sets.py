@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from assets import save_tiny_blip2, save_tiny_t5
 
 from synscale import captioners as K
 from synscale import imagenet
@@ -43,17 +44,19 @@ def prompts_of(df, cls):
 
 @pytest.fixture(scope="module")
 def tiny_t5(tmp_path_factory):
-    return W2.save_tiny_t5(tmp_path_factory.mktemp("t5"), words=DIGIT_NAMES)
+    return save_tiny_t5(tmp_path_factory.mktemp("t5"), words=DIGIT_NAMES)
 
 
 @pytest.fixture(scope="module")
 def tiny_blip2(tmp_path_factory):
-    return K.save_tiny_blip2(tmp_path_factory.mktemp("blip2"), words=["fish", "swimming", "water"])
+    return save_tiny_blip2(tmp_path_factory.mktemp("blip2"), words=["fish", "swimming", "water"])
 
 
 def with_prompts(cfg, **section):
+    """``cfg`` (validated, so with every default) with the given prompts options set."""
     cfg = copy.deepcopy(cfg)
-    cfg["prompts"] = section
+    for k, v in section.items():
+        cfg["prompts"][k] = {**cfg["prompts"][k], **v} if isinstance(v, dict) else v
     return cfg
 
 
@@ -364,7 +367,7 @@ def test_incap_with_tiny_blip2_per_shard(embedded_cfg, tiny_blip2, tmp_path, ine
 
 
 def test_incap_embedded_keeps_image_stats_captioner(embedded_cfg, tmp_path):
-    from synscale.captions import caption_images
+    from synscale.image_stats import caption_images
     from synscale.shards import read_shards
 
     rng = np.random.default_rng(1)
@@ -391,13 +394,13 @@ def test_incap_without_captioner_for_real_data(embedded_cfg, tmp_path):
 
 def test_caption_chunk_stage_equals_per_shard_tables(embedded_cfg, tiny_blip2, tmp_path):
     """The workflow's caption job (several shards, one model load) gives the per-shard captions, in order."""
-    from synscale import stages
+    from synscale.steps import prompts as prompts_step
 
     cfg = copy.deepcopy(embedded_cfg)
     cfg["data"] = {"source": "webdataset", "image_size": 224, "channels": 3}
     cfg = with_prompts(cfg, captioner={"path": str(tiny_blip2), "batch_size": 4, "max_new_tokens": 6})
     shards = _rgb_shards(tmp_path)
-    info = stages.caption_shards(cfg, shards, tmp_path / "chunk.parquet", tmp_path / "chunk.json")
+    info = prompts_step.caption_shards(cfg, shards, tmp_path / "chunk.parquet", tmp_path / "chunk.json")
     assert info["n"] == 12 and len(info["per_shard"]) == 2
     per = []
     for sh in shards:

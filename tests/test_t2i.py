@@ -10,7 +10,7 @@ from synscale import t2i
 from synscale.data import DIGIT_NAMES
 
 ARCH = {"vae_channels": [16, 32], "latent_channels": 4, "unet_channels": [16, 32], "attention_head_dim": 8,
-        "norm_groups": 8}
+        "norm_groups": 8, "layers_per_block": 1}
 
 
 @pytest.fixture(scope="module")

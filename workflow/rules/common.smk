@@ -1,6 +1,6 @@
-# Shared helpers: config validation, paths of every file family, external inputs.
+# Shared helpers: config validation, the config slice each job depends on, paths of every file
+# family, external inputs and cluster resources.
 import functools
-import json
 import math
 import sys
 from pathlib import Path
@@ -10,18 +10,33 @@ sys.path.insert(0, workflow.basedir)
 from snakemake.exceptions import WorkflowError
 
 from synscale import config as C
+from synscale.steps import data as DATA_STEP
+from synscale.steps import evaluate as EVALUATE_STEP
+from synscale.steps import fit as FIT_STEP
+from synscale.steps import generate as GENERATE_STEP
+from synscale.steps import prompts as PROMPTS_STEP
+from synscale.steps import quality as QUALITY_STEP
+from synscale.steps import reference as REFERENCE_STEP
+from synscale.steps import t2i as T2I_STEP
+from synscale.steps import train as TRAIN_STEP
 
 try:
     CFG = C.validate(config)
 except C.ConfigError as e:
     raise WorkflowError(str(e)) from None
 
-RES = CFG.get("results", "results")
+RES = CFG["results"]
 RUNS = C.runs(CFG)
 DATA = CFG["data"]
 EMBEDDED = DATA["source"] == "embedded_mnist"
 GEN_SHARD = CFG["generation"]["shard_size"]
-REAL_SHARD = DATA.get("shard_size", GEN_SHARD)
+REAL_SHARD = DATA["shard_size"]
+THREADS = CFG["threads"]
+TRAIN_GPUS = CFG["classifier"]["gpus"]
+RESOURCES = CFG["resources"]
+CAPTIONER = CFG["prompts"]["captioner"]["path"]
+WORD2SEN = CFG["prompts"]["word2sen"]["path"]
+CAPTION_SHARDS_PER_JOB = CFG["prompts"]["captioner"]["shards_per_job"]
 
 
 wildcard_constraints:
@@ -31,6 +46,13 @@ wildcard_constraints:
     chunk=r"[0-9]{5}",
     model=r"[a-z][a-z0-9]*",
     prompt=r"[a-z][a-z0-9_]*",
+
+
+def job_config(keys):
+    """The config slice a job depends on, passed as its `config` param: editing a key re-runs
+    exactly the jobs whose slice holds it (--rerun-triggers params). Every slice names the
+    results root, which every output records in its provenance."""
+    return C.pick(CFG, "results", *keys)
 
 
 _WARNED = set()
@@ -95,11 +117,21 @@ def val_shards():
 
 
 def ood_sets():
-    """name -> list of shard paths."""
+    """name -> list of shard paths; names are the config keys under data.ood."""
     if EMBEDDED:
         n = math.ceil(1797 / REAL_SHARD)
         return {"sklearn_digits": [f"{RES}/data/ood_sklearn_digits-{i:05d}.tar" for i in range(n)]}
-    return {k: external_list(v, f"data.ood.{k}") for k, v in DATA.get("ood", {}).items()}
+    return {k: external_list(v["shards"], f"data.ood.{k}.shards") for k, v in DATA["ood"].items()}
+
+
+def ood_subset_files():
+    """Class-subset files of the OOD sets (a list of label indices needs none)."""
+    out = []
+    for k, v in DATA["ood"].items():
+        sub = v["class_subset"]
+        if isinstance(sub, str) and sub not in C.TIMM_SUBSETS:
+            out += external(sub, f"data.ood.{k}.class_subset")
+    return out
 
 
 def classes_json():
@@ -110,7 +142,7 @@ def classes_json():
 
 # ---------------------------------------------------------------- T2I and generation
 def t2i_dir(model):
-    path = CFG["models"][model].get("path")
+    path = CFG["models"][model]["path"]
     if path:
         return external(path, f"models.{model}.path")
     return [f"{RES}/t2i/{model}"]
@@ -135,6 +167,24 @@ def run_of(wildcards):
         ) from None
 
 
+def run_params(wildcards):
+    r = run_of(wildcards)
+    return {"name": r.name, "model": r.model, "guidance": r.guidance, "prompt": r.prompt,
+            "fit_range": r.fit_range}
+
+
+def evaluate_inputs(wildcards):
+    inputs = {
+        "model": f"{RES}/checkpoints/{wildcards.run}/n{wildcards.scale}/model.pt",
+        "val": val_shards(),
+        "classes": classes_json(),
+        "subsets": ood_subset_files(),
+    }
+    for name, paths in ood_sets().items():
+        inputs[EVALUATE_STEP.OOD_PREFIX + name] = paths
+    return inputs
+
+
 # ---------------------------------------------------------------- targets
 def final_targets():
     out = []
@@ -151,16 +201,6 @@ def final_targets():
 # ---------------------------------------------------------------- cluster resources
 # Requests per job on a cluster (ignored by local runs). Runtimes grow with the work a job does
 # (shard size, training iterations) and with the attempt number, so a retry asks for more time.
-RESOURCES = {
-    "mem_mb": 4000,
-    "t2i_minutes": 60,
-    "generate_minutes_per_1k_images": 2.0,
-    "train_minutes_per_1k_iters": 10.0,
-    **CFG.get("resources", {}),
-}
-TRAIN_GPUS = int(CFG["classifier"].get("gpus", 1))
-
-
 def runtime_generate(wildcards, attempt):
     n = CFG["generation"]["testset_per_class"] * 1000 if "shard" not in wildcards.keys() else GEN_SHARD
     return int(10 + RESOURCES["generate_minutes_per_1k_images"] * n / 1000) * attempt
@@ -172,40 +212,32 @@ def runtime_train(wildcards, attempt):
 
 
 def runtime_t2i(wildcards, attempt):
-    return int(RESOURCES["t2i_minutes"]) * attempt
+    return RESOURCES["t2i_minutes"] * attempt
+
+
+def runtime_reference(wildcards, attempt):
+    return RESOURCES["reference_minutes"] * attempt
 
 
 def mem_mb(wildcards, attempt):
-    return int(RESOURCES["mem_mb"]) * attempt
+    return RESOURCES["mem_mb"] * attempt
 
+
+def runtime_prompts(wildcards, attempt):
+    # word2sen samples 100+ sentences for each class; the other sets take seconds
+    return (120 if wildcards.prompt == "word2sen" else 30) * attempt
+
+
+def runtime_captions(wildcards, attempt):
+    images = REAL_SHARD * CAPTION_SHARDS_PER_JOB
+    return int(10 + RESOURCES["caption_minutes_per_1k_images"] * images / 1000) * attempt
 
 
 # ---------------------------------------------------------------- prompt sets
-PROMPTS_CFG = CFG.get("prompts") or {}
-CAPTIONER = (PROMPTS_CFG.get("captioner") or {}).get("path")
-WORD2SEN = (PROMPTS_CFG.get("word2sen") or {}).get("path")
-# what each set depends on beyond the classes: a change re-runs that table only
-_PROMPT_KEYS = {
-    "classname_hyper": ("hypernym_depth",),
-    "classname_desc_places": ("places_per_class",),
-    "classname_hyper_places": ("hypernym_depth", "places_per_class"),
-    "word2sen": ("word2sen",),
-    "incap": ("captioner",),
-}
-
-
-def prompt_params(prompt):
-    keys = _PROMPT_KEYS.get(prompt, ())
-    return json.dumps({"seed": CFG["seed"], **{k: PROMPTS_CFG.get(k) for k in keys}}, sort_keys=True)
-
-
 def n_real_train_shards():
     if EMBEDDED:
         return math.ceil(DATA["train_size"] / REAL_SHARD)
     return len(_expand(DATA["train_shards"])[0])
-
-
-CAPTION_SHARDS_PER_JOB = int((PROMPTS_CFG.get("captioner") or {}).get("shards_per_job", 10))
 
 
 def caption_chunk_shards(chunk):
@@ -227,16 +259,6 @@ def prompt_inputs(prompt):
     if prompt != "incap":
         return []
     return caption_tables() if CAPTIONER else real_train_shards()
-
-
-def runtime_prompts(wildcards, attempt):
-    # word2sen samples 100+ sentences for each class; the other sets take seconds
-    return (120 if wildcards.prompt == "word2sen" else 30) * attempt
-
-
-def runtime_captions(wildcards, attempt):
-    images = REAL_SHARD * CAPTION_SHARDS_PER_JOB
-    return int(10 + RESOURCES.get("caption_minutes_per_1k_images", 2.0) * images / 1000) * attempt
 
 
 def prompt_model(prompt):

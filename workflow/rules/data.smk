@@ -8,8 +8,8 @@ if EMBEDDED:
             ood=ood_sets()["sklearn_digits"],
             classes=f"{RES}/data/classes.json",
             info=f"{RES}/data/data.json",
-        conda:
-            "../../envs/synscale.yaml"
+        params:
+            config=job_config(DATA_STEP.KEYS),
         log:
             "logs/data.log",
         script:

@@ -1,15 +1,14 @@
-# Loss and top-1 on the real val split and the out-of-distribution sets.
+# Loss and top-1 on the real val split and the out-of-distribution sets (named by config key).
 rule evaluate:
     input:
-        model=f"{RES}/checkpoints/{{run}}/n{{scale}}/model.pt",
-        val=lambda w: val_shards(),
-        ood=lambda w: [p for paths in ood_sets().values() for p in paths],
-        classes=lambda w: classes_json(),
+        unpack(evaluate_inputs),
     output:
         f"{RES}/eval/{{run}}/n{{scale}}.json",
-    threads: CFG.get("threads", 1)
-    conda:
-        "../../envs/synscale.yaml"
+    params:
+        config=job_config(EVALUATE_STEP.KEYS),
+        run="{run}",
+        scale="{scale}",
+    threads: THREADS
     log:
         "logs/evaluate/{run}/n{scale}.log",
     script:

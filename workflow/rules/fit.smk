@@ -3,14 +3,12 @@ rule fit:
     input:
         evals=lambda w: [f"{RES}/eval/{w.run}/n{s}.json" for s in run_of(w).scales],
         quality=lambda w: [] if w.run == C.REAL else [f"{RES}/quality/{w.run}.json"],
-    params:
-        fit_range=lambda w: run_of(w).fit_range,
-        reference_scale=CFG["fit"]["reference_scale"],
     output:
         json=f"{RES}/scaling/{{run}}.json",
         png=report(f"{RES}/scaling/{{run}}.png", caption="../report/scaling.rst", category="Scaling"),
-    conda:
-        "../../envs/synscale.yaml"
+    params:
+        config=job_config(FIT_STEP.KEYS),
+        run=run_params,
     log:
         "logs/fit/{run}.log",
     script:

@@ -7,15 +7,17 @@ rule generate_shard:
     output:
         tar=f"{RES}/shards/{{run}}/shard-{{shard}}.tar",
         manifest=f"{RES}/shards/{{run}}/shard-{{shard}}.json",
+    params:
+        config=lambda w: job_config(GENERATE_STEP.keys(run_of(w).model, testset=False)),
+        run="{run}",
+        shard="{shard}",
     priority: 50
-    threads: CFG.get("threads", 1)
+    threads: THREADS
     resources:
         gpu=1,
         cpus_per_task=lambda w, threads: threads,
         mem_mb=mem_mb,
         runtime=runtime_generate,
-    conda:
-        "../../envs/synscale.yaml"
     log:
         "logs/generate/{run}/shard-{shard}.log",
     script:
@@ -31,16 +33,16 @@ rule generate_testset:
         tar=f"{RES}/testsets/{{run}}.tar",
         manifest=f"{RES}/testsets/{{run}}.json",
     params:
+        config=lambda w: job_config(GENERATE_STEP.keys(run_of(w).model, testset=True)),
+        run="{run}",
         shard="test",
     priority: 50
-    threads: CFG.get("threads", 1)
+    threads: THREADS
     resources:
         gpu=1,
         cpus_per_task=lambda w, threads: threads,
         mem_mb=mem_mb,
         runtime=runtime_generate,
-    conda:
-        "../../envs/synscale.yaml"
     log:
         "logs/generate/{run}/testset.log",
     script:

@@ -11,15 +11,14 @@ rule prompts:
         table=f"{RES}/prompts/{{prompt}}.parquet",
         info=f"{RES}/prompts/{{prompt}}.json",
     params:
-        options=lambda w: prompt_params(w.prompt),
-    threads: CFG.get("threads", 1)
+        config=lambda w: job_config(PROMPTS_STEP.prompt_keys(w.prompt)),
+        prompt="{prompt}",
+    threads: THREADS
     resources:
         gpu=lambda w: 1 if w.prompt == "word2sen" else 0,
         cpus_per_task=lambda w, threads: threads,
         mem_mb=mem_mb,
         runtime=runtime_prompts,
-    conda:
-        "../../envs/synscale.yaml"
     log:
         "logs/prompts/{prompt}.log",
     script:
@@ -34,15 +33,13 @@ rule captions:
         table=f"{RES}/captions/train-{{chunk}}.parquet",
         info=f"{RES}/captions/train-{{chunk}}.json",
     params:
-        captioner=lambda w: json.dumps(PROMPTS_CFG.get("captioner"), sort_keys=True),
-    threads: CFG.get("threads", 1)
+        config=job_config(PROMPTS_STEP.CAPTION_KEYS),
+    threads: THREADS
     resources:
         gpu=1,
         cpus_per_task=lambda w, threads: threads,
         mem_mb=mem_mb,
         runtime=runtime_captions,
-    conda:
-        "../../envs/synscale.yaml"
     log:
         "logs/captions/train-{chunk}.log",
     script:

@@ -6,9 +6,10 @@ rule quality:
         classes=lambda w: classes_json(),
     output:
         f"{RES}/quality/{{run}}.json",
-    threads: CFG.get("threads", 1)
-    conda:
-        "../../envs/synscale.yaml"
+    params:
+        config=job_config(QUALITY_STEP.KEYS),
+        run="{run}",
+    threads: THREADS
     log:
         "logs/quality/{run}.log",
     script:

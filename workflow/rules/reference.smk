@@ -1,5 +1,6 @@
-# The reference classifier used for recognizability and diversity.
-if CFG["reference_classifier"].get("path"):
+# The reference classifier used for recognizability and diversity: pretrained weights from
+# reference_classifier.path (the paper's ViT-B), or trained on the real train split.
+if CFG["reference_classifier"]["path"]:
 
     localrules:
         reference_external,
@@ -9,8 +10,6 @@ if CFG["reference_classifier"].get("path"):
             lambda w: external(CFG["reference_classifier"]["path"], "reference_classifier.path"),
         output:
             model=f"{RES}/reference/model.pt",
-        conda:
-            "../../envs/synscale.yaml"
         log:
             "logs/reference.log",
         shell:
@@ -26,14 +25,14 @@ else:
         output:
             model=f"{RES}/reference/model.pt",
             metrics=f"{RES}/reference/metrics.json",
-        threads: CFG.get("threads", 1)
+        params:
+            config=job_config(REFERENCE_STEP.KEYS),
+        threads: THREADS
         resources:
             gpu=1,
             cpus_per_task=lambda w, threads: threads,
             mem_mb=mem_mb,
-            runtime=lambda w, attempt: 60 * attempt,
-        conda:
-            "../../envs/synscale.yaml"
+            runtime=runtime_reference,
         log:
             "logs/reference.log",
         script:

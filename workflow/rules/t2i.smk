@@ -5,15 +5,16 @@ rule train_t2i:
         classes=lambda w: classes_json(),
     output:
         directory(f"{RES}/t2i/{{model}}"),
+    params:
+        config=lambda w: job_config(T2I_STEP.keys(w.model)),
+        model="{model}",
     priority: 100
-    threads: lambda w: CFG["models"][w.model].get("train", {}).get("threads", 1)
+    threads: lambda w: CFG["models"][w.model]["train"]["threads"]
     resources:
         gpu=1,
         cpus_per_task=lambda w, threads: threads,
         mem_mb=mem_mb,
         runtime=runtime_t2i,
-    conda:
-        "../../envs/synscale.yaml"
     log:
         "logs/t2i/{model}.log",
     script:

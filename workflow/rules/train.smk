@@ -6,14 +6,16 @@ rule train_classifier:
     output:
         model=f"{RES}/checkpoints/{{run}}/n{{scale}}/model.pt",
         info=f"{RES}/checkpoints/{{run}}/n{{scale}}/train.json",
-    threads: max(CFG.get("threads", 1), TRAIN_GPUS)
+    params:
+        config=job_config(TRAIN_STEP.KEYS),
+        run="{run}",
+        scale="{scale}",
+    threads: max(THREADS, TRAIN_GPUS)
     resources:
         gpu=TRAIN_GPUS,
         cpus_per_task=lambda w, threads: threads,
         mem_mb=mem_mb,
         runtime=runtime_train,
-    conda:
-        "../../envs/synscale.yaml"
     log:
         "logs/train/{run}/n{scale}.log",
     script:

@@ -1,12 +1,5 @@
 """Build one prompt table."""
-from synscale import logs, stages
+from synscale.steps import prompts
+from synscale.steps.job import run
 
-
-def one(x):
-    return x if isinstance(x, str) else x[0]
-
-
-logs.setup(snakemake.log[0])
-stages.build_prompts(snakemake.config, snakemake.wildcards.prompt, one(snakemake.input.classes),
-                     list(snakemake.input.train), snakemake.output.table, snakemake.output.info,
-                     threads=snakemake.threads)
+run(snakemake, prompts.main, lists=("train", "model"))  # noqa: F821 (snakemake is injected by Snakemake)

@@ -1,6 +1,5 @@
 """Caption a chunk of real train shards with the configured BLIP-2 (prompt set incap)."""
-from synscale import logs, stages
+from synscale.steps import prompts
+from synscale.steps.job import run
 
-logs.setup(snakemake.log[0])
-stages.caption_shards(snakemake.config, list(snakemake.input.shards), snakemake.output.table, snakemake.output.info,
-                      threads=snakemake.threads)
+run(snakemake, prompts.main_captions, lists=("shards", "model"))  # noqa: F821 (snakemake is injected by Snakemake)

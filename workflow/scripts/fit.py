@@ -1,7 +1,5 @@
 """Fit the scaling law of one run."""
-from synscale import logs, stages
+from synscale.steps import fit
+from synscale.steps.job import run
 
-logs.setup(snakemake.log[0])
-stages.fit(snakemake.config, snakemake.wildcards.run, list(snakemake.input.evals),
-           snakemake.input.quality[0] if snakemake.input.quality else None,
-           snakemake.output.json, snakemake.output.png)
+run(snakemake, fit.main, lists=("evals", "quality"))  # noqa: F821 (snakemake is injected by Snakemake)

@@ -1,7 +1,5 @@
 """Write the embedded default's real data as webdataset shards."""
-from pathlib import Path
+from synscale.steps import data
+from synscale.steps.job import run
 
-from synscale import logs, stages
-
-logs.setup(snakemake.log[0])
-stages.prepare_embedded_data(snakemake.config, Path(snakemake.output.classes).parent)
+run(snakemake, data.main, lists=("train", "val", "ood"))  # noqa: F821 (snakemake is injected by Snakemake)

@@ -1,6 +1,5 @@
 """Recognizability and diversity of a synthetic test set."""
-from synscale import logs, stages
+from synscale.steps import quality
+from synscale.steps.job import run
 
-logs.setup(snakemake.log[0])
-stages.quality(snakemake.config, snakemake.wildcards.run, snakemake.input.testset, snakemake.input.reference,
-               snakemake.input.classes, snakemake.output[0], threads=snakemake.threads)
+run(snakemake, quality.main)  # noqa: F821 (snakemake is injected by Snakemake)

@@ -1,7 +1,5 @@
 """Train a classifier from scratch on the first D images of a run."""
-from synscale import logs, stages
+from synscale.steps import train
+from synscale.steps.job import run
 
-logs.setup(snakemake.log[0])
-stages.train_at_scale(snakemake.config, snakemake.wildcards.run, int(snakemake.wildcards.scale),
-                      list(snakemake.input.shards), snakemake.input.classes, snakemake.output.model,
-                      snakemake.output.info, threads=snakemake.threads)
+run(snakemake, train.main, lists=("shards",))  # noqa: F821 (snakemake is injected by Snakemake)

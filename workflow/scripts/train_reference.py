@@ -1,7 +1,5 @@
 """Train the reference classifier on the real train split."""
-from synscale import logs, stages
+from synscale.steps import reference
+from synscale.steps.job import run
 
-logs.setup(snakemake.log[0])
-stages.train_reference(snakemake.config, list(snakemake.input.train), list(snakemake.input.val),
-                       snakemake.input.classes, snakemake.output.model, snakemake.output.metrics,
-                       threads=snakemake.threads)
+run(snakemake, reference.main, lists=("train", "val"))  # noqa: F821 (snakemake is injected by Snakemake)

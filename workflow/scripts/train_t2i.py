@@ -1,6 +1,5 @@
 """Train a tiny T2I model of the embedded default and save it as a diffusers pipeline."""
-from synscale import logs, stages
+from synscale.steps import t2i
+from synscale.steps.job import run
 
-logs.setup(snakemake.log[0])
-stages.train_t2i(snakemake.config, snakemake.wildcards.model, list(snakemake.input.train),
-                 snakemake.input.classes, snakemake.output[0], threads=snakemake.threads)
+run(snakemake, t2i.main, lists=("train",))  # noqa: F821 (snakemake is injected by Snakemake)

@@ -1,0 +1,72 @@
+"""Step of rule ``evaluate``: loss and top-1 of a trained classifier on the real val split and on
+each out-of-distribution set (named by its config key), overall and per class. Sets that cover a
+subset of the classes (ImageNet-A/R: 200 of 1,000) are scored with the other classes' logits masked."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from .. import config as C
+from ..io import write_json
+from ..provenance import provenance
+from .common import IMAGE_KEYS, load_classes, read_images
+
+log = logging.getLogger("synscale")
+
+KEYS = (*IMAGE_KEYS, "data.ood", "classifier.arch", "classifier.kwargs", "classifier.eval_batch_size")
+OOD_PREFIX = "ood_"
+
+
+def class_subset(spec, n_classes: int, key: str) -> list[int] | None:
+    """The label indices an OOD set covers: None (all), a list, a file of indices (one per line),
+    or ``timm:imagenet_a`` / ``timm:imagenet_r`` (the index lists timm ships)."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if spec in C.TIMM_SUBSETS:
+            import timm.data
+
+            path = Path(timm.data.__file__).parent / "_info" / C.TIMM_SUBSETS[spec]
+        else:
+            path = Path(spec)
+        try:
+            spec = [int(line) for line in path.read_text().split()]
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config key '{key}' = {str(path)!r}: file not found") from None
+        except ValueError:
+            raise ValueError(f"config key '{key}': {path} must hold one integer label index per line") from None
+    bad = [i for i in spec if not 0 <= i < n_classes]
+    if bad:
+        raise ValueError(f"config key '{key}': label indices {bad[:5]} are outside the {n_classes} classes")
+    return sorted(set(spec))
+
+
+def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: dict[str, list[str]],
+                      classes_json, out_json) -> dict:
+    """``ood``: name (config key under data.ood, or the embedded sklearn_digits) -> shard paths."""
+    from ..classifier import evaluate, load_checkpoint
+
+    t0 = time.time()
+    cc = cfg["classifier"]
+    n_classes = len(load_classes(classes_json)["names"])
+    model = load_checkpoint(ckpt, cc["arch"], n_classes, cfg["data"]["channels"], cc["kwargs"])
+    bs = cc["eval_batch_size"]
+    va = read_images(val_shards, cfg)
+    out = {"run": run, "scale": scale, "val": evaluate(model, va.images, va.labels, n_classes, bs), "ood": {}}
+    for name, paths in ood.items():
+        spec = cfg["data"]["ood"].get(name, {}).get("class_subset")
+        subset = class_subset(spec, n_classes, f"data.ood.{name}.class_subset")
+        od = read_images(paths, cfg)
+        out["ood"][name] = {**evaluate(model, od.images, od.labels, n_classes, bs, class_subset=subset),
+                            "class_subset": None if subset is None else len(subset)}
+    out["provenance"] = provenance(cfg, wall_time_s=time.time() - t0)
+    write_json(out_json, out)
+    log.info("%s D=%d: val loss %.4f top-1 %.4f", run, scale, out["val"]["loss"], out["val"]["top1"])
+    return out
+
+
+def main(job) -> dict:
+    ood = {k[len(OOD_PREFIX):]: v for k, v in job.input.items() if k.startswith(OOD_PREFIX)}
+    return evaluate_at_scale(job.config, job.params["run"], int(job.params["scale"]), job.input["model"],
+                             job.input["val"], ood, job.input["classes"], job.output["out"])

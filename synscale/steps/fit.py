@@ -1,0 +1,67 @@
+"""Step of rule ``fit``: the scaling law of one run over its scales (Eq. 2 of the paper)."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Sequence
+
+from ..io import write_json
+from ..provenance import provenance
+from .common import read_output
+
+log = logging.getLogger("synscale")
+
+KEYS = ("fit.reference_scale", "fit.min_points")
+
+
+def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | None, out_json: str,
+        out_png: str | None = None) -> dict:
+    """``run``: name, model, guidance, prompt and fit_range of the run (rule params)."""
+    from ..fit import fit_power_law, in_range, per_class_k
+
+    t0 = time.time()
+    name = run["name"]
+    evals = sorted((read_output(p, cfg) for p in eval_jsons), key=lambda e: e["scale"])
+    points = [{"scale": e["scale"], "val_loss": e["val"]["loss"], "val_top1": e["val"]["top1"],
+               "ood": {k: {"loss": v["loss"], "top1": v["top1"]} for k, v in e["ood"].items()}} for e in evals]
+    fit_range = run["fit_range"]
+    used = in_range([e["scale"] for e in evals], fit_range)
+    sel = [e for e in evals if e["scale"] in used]
+    min_pts = cfg["fit"]["min_points"]
+    if len(sel) < min_pts:
+        raise ValueError(f"{name}: {len(sel)} scales inside fit range {fit_range}, need {min_pts}; "
+                         "widen 'fit.range' (or the run's fit_range) or add scales")
+    d_i = cfg["fit"]["reference_scale"]
+    res = fit_power_law([e["scale"] for e in sel], [e["val"]["loss"] for e in sel], d_i)
+    pck = per_class_k([e["scale"] for e in sel], [e["val"]["per_class_loss"] for e in sel], d_i)
+    out = {
+        "run": name,
+        "model": run["model"], "guidance": run["guidance"], "prompt": run["prompt"],
+        "reference_scale_D_I": d_i,
+        "fit_range": list(fit_range) if fit_range else None,
+        "fit_scales": used,
+        **res,
+        "loss_falls_with_scale": bool(all(a["val_loss"] > b["val_loss"] for a, b in zip(points, points[1:]))),
+        "points": points,
+        "per_class": pck,
+        "quality": None,
+    }
+    if quality_json:
+        q = read_output(quality_json, cfg)
+        out["quality"] = {k: q[k] for k in ("recognizability", "diversity", "accuracy",
+                                             "per_class_recognizability", "per_class_diversity")}
+    out["provenance"] = provenance(cfg, seeds={"training": "seed_for(seed, 'train', run, scale)"},
+                                   wall_time_s=time.time() - t0)
+    write_json(out_json, out)
+    if out_png:
+        from ..plots import scaling_plot
+
+        scaling_plot(out, out_png)
+    log.info("%s: k=%.3f -logL(D_I)=%.3f R2=%.3f", name, res["k"], res["neg_log_L_at_DI"], res["r2"])
+    return out
+
+
+def main(job) -> dict:
+    quality = job.input["quality"]
+    return fit(job.config, job.params["run"], job.input["evals"], quality[0] if quality else None,
+               job.output["json"], job.output["png"])

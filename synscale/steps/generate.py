@@ -1,0 +1,84 @@
+"""Steps of rules ``generate_shard`` and ``generate_testset``: synthetic images of a run, each shard
+a pure function of (run, shard index, seed)."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from .. import config as C
+from ..logs import Progress
+from ..provenance import provenance
+from .common import IMAGE_KEYS, load_classes
+
+log = logging.getLogger("synscale")
+
+
+def keys(model: str, testset: bool) -> tuple[str, ...]:
+    """A shard depends on the shard size, the test set on its size; both on how the model samples
+    (its weights arrive as an input)."""
+    size = "generation.testset_per_class" if testset else "generation.shard_size"
+    return ("seed", *IMAGE_KEYS, size, *(f"models.{model}.{k}" for k in ("family", "steps", "batch_size")))
+
+
+def load_prompt_table(path: str | Path, n_classes: int):
+    import pandas as pd
+
+    from ..prompts import check_table
+
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:
+        raise ValueError(f"{path}: unreadable prompt table ({e}); rebuild it with "
+                         f"snakemake --forcerun {path}") from None
+    check_table(df, n_classes, str(path))
+    return df
+
+
+def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt_table: str | Path,
+             classes_json: str | Path, out_tar: str | Path, out_manifest: str | Path) -> dict:
+    """Generate shard ``shard`` (an int) or the synthetic test set (shard == 'test')."""
+    from ..generate import generate_set, shard_labels, testset_labels
+    from ..prompts import pick_prompts
+    from ..shards import write_manifest
+    from ..t2i import load_pipeline
+
+    inject_failure(run, shard)
+    t0 = time.time()
+    model, guidance, prompt_set = C.parse_name(run)
+    m = cfg["models"][model]
+    n_classes = len(load_classes(classes_json)["names"])
+    table = load_prompt_table(prompt_table, n_classes)
+    if shard == "test":
+        labels = testset_labels(cfg["generation"]["testset_per_class"], n_classes)
+        offset = 0
+    else:
+        ss = cfg["generation"]["shard_size"]
+        labels = shard_labels(int(shard), ss, n_classes)
+        offset = int(shard) * ss
+    prompts = pick_prompts(table, labels, cfg["seed"], run, shard)
+    pipe = load_pipeline(pipe_dir, m["family"], key=f"models.{model}.path")
+    prog = Progress(f"{run} shard {shard}", len(labels))
+    info = generate_set(pipe, out_tar, run, shard, labels, prompts, guidance, m["steps"], m["batch_size"],
+                        cfg["seed"], cfg["data"]["image_size"], cfg["data"]["channels"],
+                        key_offset=offset, progress=lambda done, tot: prog(done))
+    info.pop("seconds")
+    man = write_manifest(out_tar, out_manifest, run=run, shard_index=shard, model_dir=str(pipe_dir),
+                         prompt_set=prompt_set, **info,
+                         provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=time.time() - t0))
+    log.info("%s shard %s: %d images, sha256 %s", run, shard, man["count"], man["sha256"][:12])
+    return man
+
+
+def inject_failure(run: str, shard) -> None:
+    """Failure injection for the cluster tests: SYNSCALE_FAIL_SHARDS='run:shard,...'."""
+    wanted = {s.strip() for s in os.environ.get("SYNSCALE_FAIL_SHARDS", "").split(",") if s.strip()}
+    if f"{run}:{shard}" in wanted:
+        raise RuntimeError(f"injected failure for {run} shard {shard} (SYNSCALE_FAIL_SHARDS)")
+
+
+def main(job) -> dict:
+    shard = job.params["shard"]
+    return generate(job.config, job.params["run"], shard if shard == "test" else int(shard), job.input["model"],
+                    job.input["prompts"], job.input["classes"], job.output["tar"], job.output["manifest"])

@@ -1,0 +1,87 @@
+"""Steps of rules ``prompts`` (one prompt table per prompt set) and ``captions`` (BLIP-2 captions
+of a chunk of real train shards, for prompt set incap)."""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ..io import atomic_path, write_json
+from ..provenance import provenance
+from .common import load_classes
+
+log = logging.getLogger("synscale")
+
+# what every prompt table depends on; prompt_keys() adds the options of one set
+KEYS = ("seed", "data.source", "data.image_size", "data.channels")
+_SET_KEYS = {
+    "classname_hyper": ("prompts.hypernym_depth",),
+    "classname_desc_places": ("prompts.places_per_class",),
+    "classname_hyper_places": ("prompts.hypernym_depth", "prompts.places_per_class"),
+    "word2sen": ("prompts.word2sen",),
+    "incap": ("prompts.captioner",),
+}
+CAPTION_KEYS = ("prompts.captioner",)
+
+
+def prompt_keys(prompt_set: str) -> tuple[str, ...]:
+    """The config keys the table of ``prompt_set`` depends on: editing another set's options
+    re-builds nothing of this one."""
+    return KEYS + _SET_KEYS.get(prompt_set, ())
+
+
+def build_prompts(cfg: dict, prompt_set: str, classes_json: str | Path, inputs: Sequence[str | Path],
+                  out_parquet: str | Path, out_json: str | Path) -> dict:
+    """One prompt table. ``inputs``: for incap, the per-shard caption tables (a BLIP-2 captioner) or
+    the real train shards (the embedded image_stats captioner); unused by the other sets."""
+    from ..prompts import build_prompt_set
+
+    t0 = time.time()
+    classes = load_classes(classes_json)
+    df, info = build_prompt_set(cfg, prompt_set, classes["names"], classes["ids"], inputs)
+    with atomic_path(out_parquet) as tmp:
+        df.to_parquet(tmp, index=False)
+    info["captioner"] = (info["models"].get("captioner") or {}).get("name")
+    info["provenance"] = provenance(cfg, seeds={"prompts": info["seed"]}, wall_time_s=time.time() - t0,
+                                    models=info["models"])
+    write_json(out_json, info)
+    log.info("%s: %d prompts (%d-%d per class) in %.1fs%s", prompt_set, info["n_prompts"], info["per_class_min"],
+             info["per_class_max"], time.time() - t0,
+             f"; TEST MODELS: {', '.join(info['test_models'])}" if info["test_models"] else "")
+    return info
+
+
+def caption_shards(cfg: dict, shards: Sequence[str | Path], out_parquet: str | Path, out_json: str | Path) -> dict:
+    """Captions of a chunk of real train shards by the configured BLIP-2 (prompts.captioner),
+    loaded once; one table for the chunk, in shard order."""
+    import pandas as pd
+
+    from ..captioners import caption_shard, load_captioner
+
+    t0 = time.time()
+    captioner = load_captioner(cfg)
+    parts, infos = [], []
+    with tempfile.TemporaryDirectory(prefix="synscale-captions-") as tmp_dir:
+        for i, shard in enumerate(shards):
+            part = Path(tmp_dir) / f"{i:05d}.parquet"
+            infos.append(caption_shard(cfg, shard, part, None, captioner=captioner))
+            parts.append(pd.read_parquet(part))
+    df = pd.concat(parts, ignore_index=True)
+    with atomic_path(out_parquet) as tmp:
+        df.to_parquet(tmp, index=False)
+    info = {"shards": [str(s) for s in shards], "n": len(df), "per_shard": infos,
+            "captioner": captioner.describe(),
+            "provenance": provenance(cfg, wall_time_s=time.time() - t0, captioner=captioner.describe())}
+    write_json(out_json, info)
+    return info
+
+
+def main(job) -> dict:
+    return build_prompts(job.config, job.params["prompt"], job.input["classes"], job.input["train"],
+                         job.output["table"], job.output["info"])
+
+
+def main_captions(job) -> dict:
+    return caption_shards(job.config, job.input["shards"], job.output["table"], job.output["info"])

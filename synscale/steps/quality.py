@@ -1,0 +1,33 @@
+"""Step of rule ``quality``: recognizability and diversity of a run's synthetic test set."""
+from __future__ import annotations
+
+import logging
+import time
+
+from ..io import write_json
+from ..provenance import provenance
+from .common import load_classes, read_images
+from .reference import MODEL_KEYS, load_reference
+
+log = logging.getLogger("synscale")
+
+KEYS = MODEL_KEYS
+
+
+def quality(cfg: dict, run: str, testset, ref_ckpt, classes_json, out_json) -> dict:
+    from ..quality import measure
+
+    t0 = time.time()
+    n_classes = len(load_classes(classes_json)["names"])
+    data = read_images([testset], cfg)
+    model = load_reference(cfg, ref_ckpt, n_classes)
+    q = measure(model, data.images, data.labels, n_classes)
+    out = {"run": run, **q, "provenance": provenance(cfg, wall_time_s=time.time() - t0)}
+    write_json(out_json, out)
+    log.info("%s: recognizability %.3f diversity %.3f", run, q["recognizability"], q["diversity"])
+    return out
+
+
+def main(job) -> dict:
+    return quality(job.config, job.params["run"], job.input["testset"], job.input["reference"],
+                   job.input["classes"], job.output["out"])
