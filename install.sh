@@ -9,4 +9,5 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r envs/requirements.txt
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 envs/install_wordnet.sh   # WordNet 3.0 for nltk into .venv/nltk_data (the WordNet prompt sets)
+envs/register_profile.sh  # `snakemake --profile slurm` finds profiles/slurm
 .venv/bin/python -c "import synscale, torch, diffusers, timm, snakemake; print('synscale environment ready:', '.venv')"

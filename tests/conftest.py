@@ -27,3 +27,26 @@ def tiny_cfg():
     from synscale import config as C
 
     return C.validate(C.load_yaml(ROOT / "tests" / "configs" / "tiny.yaml"))
+
+
+PAPERLIKE = ROOT / "tests" / "configs" / "paperlike.yaml"
+
+
+def write_paperlike_config(assets_dir: Path, out: Path) -> Path:
+    """Write the paper-shaped miniature inputs (tests/assets.py) into ``assets_dir`` and the
+    paper-shaped test config pointing at them into ``out``."""
+    from assets import paperlike_assets
+
+    paths = paperlike_assets(assets_dir)
+    text = PAPERLIKE.read_text()
+    for name, path in paths.items():
+        text = text.replace(f"@{name}@", str(path))
+    assert "\"@" not in text, "unreplaced placeholder in paperlike.yaml"
+    out.write_text(text)
+    return out
+
+
+@pytest.fixture(scope="session")
+def paperlike_config(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("paperlike-inputs")
+    return write_paperlike_config(d, d / "paperlike.yaml")

@@ -1,5 +1,4 @@
 import copy
-import math
 
 import pytest
 
@@ -70,19 +69,22 @@ def test_pick_returns_only_the_named_keys(embedded_cfg):
 BAD_CASES = [
     ("unknown model", lambda c: c["runs"].append({"model": "dalle", "guidance": 2, "prompt": "incap", "scales": [250]}),
      r"runs\[2\]\.model.*unknown model 'dalle'"),
-    ("unknown prompt", lambda c: c["runs"][0].update(prompt="poetry"), r"runs\[0\]\.prompt.*unknown prompt set 'poetry'"),
+    ("unknown prompt", lambda c: c["runs"][0].update(prompt="poetry"),
+     r"runs\[0\]\.prompt.*unknown prompt set 'poetry'"),
     ("prompt unsupported by data", lambda c: c["runs"][0].update(prompt="word2sen"),
      r"runs\[0\]\.prompt.*'word2sen' is not available for data.source='embedded_mnist'"),
     ("guidance out of range", lambda c: c["runs"][0].update(guidance=12),
      r"runs\[0\]\.guidance.*guidance 12 is outside the range \[1, 10\]"),
     ("unsorted scales", lambda c: c["runs"][0].update(scales=[500, 250]), r"runs\[0\]\.scales.*sorted"),
-    ("duplicate scales", lambda c: c["runs"][0].update(scales=[250, 250, 500]), r"runs\[0\]\.scales.*duplicate scales \[250\]"),
+    ("duplicate scales", lambda c: c["runs"][0].update(scales=[250, 250, 500]),
+     r"runs\[0\]\.scales.*duplicate scales \[250\]"),
     ("zero shard size", lambda c: c["generation"].update(shard_size=0), r"generation\.shard_size"),
     ("negative shard size", lambda c: c["generation"].update(shard_size=-5), r"generation\.shard_size"),
     ("unknown top-level key", lambda c: c.update(sclaes=[1]), r"sclaes"),
     ("missing section", lambda c: c.pop("classifier"), r"'classifier' is a required property"),
     ("bad data source", lambda c: c["data"].update(source="imagenet"), r"data\.source"),
-    ("scale not an integer", lambda c: c["runs"][0].update(scales=[250, "1k"]), r"runs\.0\.scales\.1|runs\[0\]\.scales\[1\]"),
+    ("scale not an integer", lambda c: c["runs"][0].update(scales=[250, "1k"]),
+     r"runs\.0\.scales\.1|runs\[0\]\.scales\[1\]"),
     ("real beyond train split", lambda c: c["runs"][1].update(scales=[250, 8000]), r"exceed the train split"),
     ("duplicate run", lambda c: c["runs"].append(dict(c["runs"][0])), r"listed twice"),
     ("missing guidance", lambda c: c["runs"][0].pop("guidance"), r"runs\[0\]\.guidance.*required"),

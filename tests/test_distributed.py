@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from synscale import config as C
-from synscale.steps import train as train_step
 from synscale.shards import Sample, write_shard
+from synscale.steps import train as train_step
 
 TOL = 1e-4
 

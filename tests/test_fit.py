@@ -8,8 +8,8 @@ from synscale.fit import fit_power_law, in_range, per_class_k
 
 def test_exact_power_law_recovered():
     d = np.array([250, 500, 1000, 2000, 4000, 8000])
-    l = 1.7 * (d / 4000.0) ** -0.3
-    f = fit_power_law(d, l, 4000)
+    loss = 1.7 * (d / 4000.0) ** -0.3
+    f = fit_power_law(d, loss, 4000)
     assert f["k"] == pytest.approx(0.3, abs=1e-9)
     assert f["neg_log_L_at_DI"] == pytest.approx(-math.log(1.7), abs=1e-9)
     assert f["r2"] == pytest.approx(1.0)
@@ -20,8 +20,8 @@ def test_noisy_ci_covers_truth():
     d = np.geomspace(1e5, 4e6, 8)
     hits = 0
     for _ in range(50):
-        l = 2.0 * (d / 1.3e6) ** -0.25 * np.exp(rng.normal(0, 0.02, len(d)))
-        f = fit_power_law(d, l, 1.3e6)
+        loss = 2.0 * (d / 1.3e6) ** -0.25 * np.exp(rng.normal(0, 0.02, len(d)))
+        f = fit_power_law(d, loss, 1.3e6)
         hits += f["k_ci"][0] <= 0.25 <= f["k_ci"][1]
         assert f["neg_log_L_at_DI_ci"][0] < f["neg_log_L_at_DI"] < f["neg_log_L_at_DI_ci"][1]
     assert hits >= 42  # ~95% coverage

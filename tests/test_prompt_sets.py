@@ -105,8 +105,8 @@ def test_paper_examples_imagenet(inet_tables):
     assert "a photo of the large tench." in prompts_of(t["clip7"], TENCH)
     assert "a photo of the large tench." in prompts_of(t["clip80"], TENCH)
     inet = imagenet.class_index()
-    inc = P.build_table("incap", inet["names"], inet["ids"], labels=[GOLDFISH], captions=["fish is swimming in the water"], keys=["img1"],
-                        captioner="blip2")
+    inc = P.build_table("incap", inet["names"], inet["ids"], labels=[GOLDFISH],
+                        captions=["fish is swimming in the water"], keys=["img1"], captioner="blip2")
     assert inc["prompt"].tolist() == ["goldfish, fish is swimming in the water"]
     assert inc["class_id"].tolist() == ["n01443537"] and inc["source"].tolist() == ["blip2:img1"]
 
@@ -136,7 +136,8 @@ def test_places_variants_use_only_places365_scenes(inet_tables):
     assert len({P.scene_text(c) for c in cats}) == 365
     for ps in ("classname_desc_places", "classname_hyper_places"):
         df = inet_tables[ps]
-        base = dict(zip(inet_tables[ps[: -len("_places")]]["class_index"], inet_tables[ps[: -len("_places")]]["prompt"]))
+        plain = inet_tables[ps[: -len("_places")]]
+        base = dict(zip(plain["class_index"], plain["prompt"]))
         cat_of = df["source"].str.split("+places365:", regex=False).str[1]
         assert cat_of.isin(cats).all()
         expect = [f"{base[c]} inside {P.scene_text(k)}" for c, k in zip(df["class_index"], cat_of)]
@@ -198,7 +199,8 @@ def test_embedded_classes_build_every_static_set():
     hyper = P.build_table("classname_hyper", DIGIT_NAMES, DIGIT_IDS)
     assert prompts_of(hyper, 7) == ["seven, 7, VII, sevener, heptad, septet, septenary, digit, figure"]
     desc = P.build_table("classname_desc", DIGIT_NAMES, DIGIT_IDS)
-    assert prompts_of(desc, 0) == ["zero, a mathematical element that when added to another number yields the same number"]
+    assert prompts_of(desc, 0) == [
+        "zero, a mathematical element that when added to another number yields the same number"]
     assert desc["source"].tolist()[7] == "wordnet:n13744916"
 
 
@@ -266,7 +268,8 @@ def test_install_wordnet_script(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "ready in" in r.stdout
     wn = dest / "corpora" / "wordnet"
-    assert not (wn / "data.noun").is_symlink() and (wn / "data.noun").stat().st_size == (have / "data.noun").stat().st_size
+    assert not (wn / "data.noun").is_symlink()
+    assert (wn / "data.noun").stat().st_size == (have / "data.noun").stat().st_size
     lex = (wn / "lexnames").read_text().splitlines()
     assert len(lex) == 45 and lex[0] == "00\tadj.all\t3" and lex[5] == "05\tnoun.animal\t1"
     assert lex[29] == "29\tverb.body\t2" and lex[44] == "44\tadj.ppl\t3"

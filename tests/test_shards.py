@@ -3,8 +3,15 @@ import tarfile
 import numpy as np
 import pytest
 
-from synscale.shards import (CorruptShardError, Sample, read_shard, read_shards, verify_manifest, write_manifest,
-                             write_shard)
+from synscale.shards import (
+    CorruptShardError,
+    Sample,
+    read_shard,
+    read_shards,
+    verify_manifest,
+    write_manifest,
+    write_shard,
+)
 
 
 def _samples(n, seed=0):

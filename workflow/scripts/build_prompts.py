@@ -2,4 +2,4 @@
 from synscale.steps import prompts
 from synscale.steps.job import run
 
-run(snakemake, prompts.main, lists=("train", "model"))  # noqa: F821 (snakemake is injected by Snakemake)
+run(snakemake, prompts.main, lists=("train", "model"))

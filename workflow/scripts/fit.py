@@ -2,4 +2,4 @@
 from synscale.steps import fit
 from synscale.steps.job import run
 
-run(snakemake, fit.main, lists=("evals", "quality"))  # noqa: F821 (snakemake is injected by Snakemake)
+run(snakemake, fit.main, lists=("evals", "quality"))

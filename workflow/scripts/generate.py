@@ -2,4 +2,4 @@
 from synscale.steps import generate
 from synscale.steps.job import run
 
-run(snakemake, generate.main)  # noqa: F821 (snakemake is injected by Snakemake)
+run(snakemake, generate.main)

@@ -2,4 +2,4 @@
 from synscale.steps import data
 from synscale.steps.job import run
 
-run(snakemake, data.main, lists=("train", "val", "ood"))  # noqa: F821 (snakemake is injected by Snakemake)
+run(snakemake, data.main, lists=("train", "val", "ood"))

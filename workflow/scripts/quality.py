@@ -2,4 +2,4 @@
 from synscale.steps import quality
 from synscale.steps.job import run
 
-run(snakemake, quality.main)  # noqa: F821 (snakemake is injected by Snakemake)
+run(snakemake, quality.main)

@@ -2,4 +2,4 @@
 from synscale.steps import train
 from synscale.steps.job import run
 
-run(snakemake, train.main, lists=("shards",))  # noqa: F821 (snakemake is injected by Snakemake)
+run(snakemake, train.main, lists=("shards",))

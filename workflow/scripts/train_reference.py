@@ -2,4 +2,4 @@
 from synscale.steps import reference
 from synscale.steps.job import run
 
-run(snakemake, reference.main, lists=("train", "val"))  # noqa: F821 (snakemake is injected by Snakemake)
+run(snakemake, reference.main, lists=("train", "val"))

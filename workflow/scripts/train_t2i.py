@@ -2,4 +2,4 @@
 from synscale.steps import t2i
 from synscale.steps.job import run
 
-run(snakemake, t2i.main, lists=("train",))  # noqa: F821 (snakemake is injected by Snakemake)
+run(snakemake, t2i.main, lists=("train",))

@@ -1,0 +1,116 @@
+"""The paper path in miniature: a config shaped like config/paper.yaml (webdataset shards written
+by a fixture, external weight directories, a timm state-dict reference classifier, BLIP-2 and T5
+prompt models, OOD sets named by their config keys, one of them a masked class subset) runs the
+whole DAG through the same rules and package code a cluster user's config takes."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def smk(workdir, configfile, *args, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "-d", str(workdir),
+           "--cores", "2", "--configfile", str(configfile), *args]
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "HF_HUB_OFFLINE": "1"}
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=env)
+    if check and p.returncode:
+        raise AssertionError(f"snakemake failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def built(paperlike_config, tmp_path_factory):
+    wd = tmp_path_factory.mktemp("paperlike-run")
+    smk(wd, paperlike_config)
+    return wd, wd / "results" / "paperlike", paperlike_config
+
+
+def _cfg(path):
+    from synscale import config as C
+
+    return C.validate(C.load_yaml(path))
+
+
+def test_scaling_jsons_from_the_webdataset_branch(built):
+    wd, res, cfgfile = built
+    cfg = _cfg(cfgfile)
+    for run, scales in (("sd_cfg2_incap", [40, 80, 160]), ("real", [60, 120, 240])):
+        fit = json.loads((res / "scaling" / f"{run}.json").read_text())
+        assert fit["run"] == run and fit["fit_scales"] == scales and fit["reference_scale_D_I"] == 240
+        assert [p["scale"] for p in fit["points"]] == scales
+        assert fit["k_ci"][0] <= fit["k"] <= fit["k_ci"][1] and 0 <= fit["r2"] <= 1
+        for p in fit["points"]:
+            # OOD sets keep their config keys as names
+            assert set(p["ood"]) == {"digits_full", "digits_subset"}
+            assert p["val_loss"] > 0 and 0 <= p["val_top1"] <= 1
+        assert len(fit["per_class"]) == 4
+        assert fit["provenance"]["results"] == "results/paperlike"
+    fit = json.loads((res / "scaling" / "sd_cfg2_incap.json").read_text())
+    assert (fit["model"], fit["guidance"], fit["prompt"]) == ("sd", 2, "incap")
+    assert 0 <= fit["quality"]["recognizability"] <= 1 and len(fit["quality"]["per_class_diversity"]) == 4
+    # a single-scale run stops at its evaluation
+    assert json.loads((res / "eval" / "sd_cfg2_word2sen" / "n80.json").read_text())["val"]["n"] == 80
+    assert not (res / "scaling" / "sd_cfg2_word2sen.json").exists()
+    assert cfg["results"] == "results/paperlike" and not (wd / "results" / "scaling").exists()
+
+
+def test_external_weights_and_prompt_models_were_used(built):
+    wd, res, cfgfile = built
+    cfg = _cfg(cfgfile)
+    # the reference classifier is the configured timm state dict
+    assert (res / "reference" / "model.pt").resolve() == Path(cfg["reference_classifier"]["path"]).resolve()
+    # shards come from the external SD pipeline, with the configured sampling
+    man = json.loads((res / "shards" / "sd_cfg2_incap" / "shard-00003.json").read_text())
+    assert man["model_dir"] == cfg["models"]["sd"]["path"] and man["count"] == 40 and man["steps"] == 2
+    assert man["class_counts"] == {str(c): 10 for c in range(4)}
+    # incap: BLIP-2 captions of the real train shards, two shards per caption job
+    captions = sorted((res / "captions").glob("train-*.parquet"))
+    assert len(captions) == 2
+    incap = json.loads((res / "prompts" / "incap.json").read_text())
+    assert incap["models"]["captioner"]["test_model"] is True and incap["n_prompts"] == 240
+    w2s = json.loads((res / "prompts" / "word2sen.json").read_text())
+    assert w2s["per_class_max"] <= 5 and w2s["per_class_min"] >= 1 and "word2sen" in w2s["test_models"]
+
+
+def test_class_subset_logits_are_masked(built):
+    """The OOD set covering classes 1 and 3 is scored over those two classes only."""
+    from synscale.classifier import load_checkpoint, logits
+    from synscale.shards import read_shards
+
+    wd, res, cfgfile = built
+    cfg = _cfg(cfgfile)
+    ev = json.loads((res / "eval" / "real" / "n240.json").read_text())
+    sub = ev["ood"]["digits_subset"]
+    assert sub["class_subset"] == 2 and ev["ood"]["digits_full"]["class_subset"] is None
+    assert sub["per_class_top1"][0] is None and sub["per_class_top1"][2] is None
+    # recompute by hand from the checkpoint
+    from braceexpand import braceexpand
+
+    data = read_shards(list(braceexpand(cfg["data"]["ood"]["digits_subset"]["shards"])), size=32, channels=3)
+    cc = cfg["classifier"]
+    model = load_checkpoint(res / "checkpoints" / "real" / "n240" / "model.pt", cc["arch"], 4, 3, cc["kwargs"])
+    lg = logits(model, data.images)
+    masked = lg[:, [1, 3]]
+    y = torch.as_tensor(np.where(data.labels == 1, 0, 1))
+    loss = torch.nn.functional.cross_entropy(masked, y).item()
+    assert sub["loss"] == pytest.approx(loss, rel=1e-4)
+    top1 = float((masked.argmax(1) == y).float().mean())
+    assert sub["top1"] == pytest.approx(top1)
+    # unmasked, the loss would be larger: the other classes take probability mass
+    full = torch.nn.functional.cross_entropy(lg, torch.as_tensor(data.labels)).item()
+    assert full > loss
+
+
+def test_nothing_pending_after_build(built):
+    wd, _, cfgfile = built
+    assert "Nothing to be done" in smk(wd, cfgfile, "-n").stdout
