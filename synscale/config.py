@@ -204,7 +204,7 @@ def _run_errors(cfg: dict, i: int, run: dict, names: set) -> list[str]:
     if len(set(scales)) != len(scales):
         dup = sorted({s for s in scales if scales.count(s) > 1})
         errs.append(f"config key '{key}.scales': duplicate scales {dup}")
-    if model == REAL and source == "embedded_mnist":
+    if model == REAL and source == "embedded_mnist" and "train_size" in cfg["data"]:
         n_train = cfg["data"]["train_size"]
         big = [s for s in scales if s > n_train]
         if big:
@@ -235,6 +235,10 @@ def semantic_errors(cfg: dict) -> list[str]:
         errs += _range_errors("fit.range", cfg["fit"]["range"], "fit")
     data = cfg["data"]
     if source == "embedded_mnist":
+        missing = [k for k in ("train_size", "val_size") if k not in data]
+        if missing:
+            return errs + [f"config key 'data.{k}': required when data.source is 'embedded_mnist' "
+                           "(e.g. 4000 and 1000 of the 5,000 digits)" for k in missing]
         if data["train_size"] + data["val_size"] > 5000:
             errs.append("config key 'data.train_size': train_size + val_size must be at most 5000 "
                         "(the embedded MNIST digits)")
@@ -255,6 +259,10 @@ def semantic_errors(cfg: dict) -> list[str]:
         for k in ("train_shards", "val_shards", "class_index"):
             if k not in data:
                 errs.append(f"config key 'data.{k}': required when data.source is 'webdataset'")
+        for k in ("train_size", "val_size"):
+            if k in data:
+                errs.append(f"config key 'data.{k}': only for data.source 'embedded_mnist' (the webdataset "
+                            "splits are whatever data.train_shards and data.val_shards hold); remove it")
         for name, m in models.items():
             if m["path"] is None:
                 errs.append(f"config key 'models.{name}.path': required when data.source is 'webdataset' "

@@ -1,7 +1,7 @@
 """Generation of synthetic image shards: each shard is a pure function of
-(config, shard index, seed), so scales nest and a rebuilt shard has the same bytes.
+(run, shard index, seed), so scales nest and a rebuilt shard has the same bytes.
 
-Image ``g`` of a config (global index over all its shards) has class ``g % C``; scale D uses
+Image ``g`` of a run (global index over all its shards) has class ``g % C``; scale D uses
 the first D images, i.e. shards ``0 .. ceil(D / shard_size) - 1``.
 """
 from __future__ import annotations
@@ -63,17 +63,17 @@ def sample_images(pipe, prompts: Sequence[str], guidance: float, steps: int, bat
     return np.concatenate(out)
 
 
-def generate_set(pipe, out_tar: str | Path, config: str, shard: int | str, labels: np.ndarray,
+def generate_set(pipe, out_tar: str | Path, run: str, shard: int | str, labels: np.ndarray,
                  prompts: Sequence[str], guidance: float, steps: int, batch_size: int, seed: int,
                  size: int, channels: int, key_offset: int = 0,
                  progress: Callable[[int, int], None] | None = None) -> dict:
     t0 = time.time()
-    images = sample_images(pipe, prompts, guidance, steps, batch_size, (seed, config, shard), size, channels,
+    images = sample_images(pipe, prompts, guidance, steps, batch_size, (seed, run, shard), size, channels,
                            progress)
-    samples = (Sample(f"{config.replace('.', 'p')}-{key_offset + i:09d}", images[i], int(labels[i]), prompts[i])
+    samples = (Sample(f"{run.replace('.', 'p')}-{key_offset + i:09d}", images[i], int(labels[i]), prompts[i])
                for i in range(len(labels)))
     n = write_shard(out_tar, samples)
-    return {"count": n, "seed": seed_for(seed, config, shard, "batch", 0), "global_seed": seed,
+    return {"count": n, "seed": seed_for(seed, run, shard, "batch", 0), "global_seed": seed,
             "prompts_used": dict(sorted(Counter(prompts).items())), "distinct_prompts": len(set(prompts)),
             "guidance_scale": guidance, "steps": steps, "batch_size": batch_size,
             "seconds": round(time.time() - t0, 2)}

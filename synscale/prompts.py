@@ -295,10 +295,10 @@ def check_table(df: pd.DataFrame, n_classes: int, path: str = "<table>") -> None
         raise ValueError(f"{path}: no prompts for classes {lack[:10]}; rebuild the prompt table")
 
 
-def pick_prompts(df: pd.DataFrame, labels: np.ndarray, seed: int, config: str, shard: int | str) -> list[str]:
+def pick_prompts(df: pd.DataFrame, labels: np.ndarray, seed: int, run: str, shard: int | str) -> list[str]:
     """One prompt per image, uniformly among its class's prompts: a pure function of
-    (table, labels, seed, config, shard)."""
-    rng = np.random.default_rng(seed_for(seed, config, shard, "prompts"))
+    (table, labels, seed, run, shard)."""
+    rng = np.random.default_rng(seed_for(seed, run, shard, "prompts"))
     by_class = {c: g["prompt"].tolist() for c, g in df.groupby("class_index", sort=True)}
     u = rng.random(len(labels))
     out = []
