@@ -23,6 +23,15 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/fit.smk"
 
 
+onstart:
+    # a real run (onstart is not called in a dry run) never runs with paths left out
+    if ALLOW_MISSING:
+        raise WorkflowError(
+            "config key 'allow_missing_paths': only for a dry run (-n), to preview the jobs of a "
+            "configuration whose local weights and data are not there yet; remove it to run"
+        )
+
+
 rule all:
     default_target: True
     input:

@@ -10,6 +10,9 @@ dir="$(.venv/bin/python -c 'from snakemake.cli import get_appdirs; print(get_app
 target="$dir/slurm"
 if [ -L "$target" ] && [ "$(readlink -f "$target")" = "$here" ]; then
     echo "snakemake profile 'slurm': $target -> $here (already registered)"
+elif [ -L "$target" ] && [ ! -e "$target" ]; then
+    ln -sfn "$here" "$target"
+    echo "snakemake profile 'slurm': $target pointed nowhere; now -> $here"
 elif [ -e "$target" ] || [ -L "$target" ]; then
     echo "snakemake profile 'slurm': $target already exists and is not this project's; left it alone." \
          "Use --profile $here (or --profile profiles/slurm from this directory)."

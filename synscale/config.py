@@ -84,11 +84,26 @@ def parse_name(name: str) -> tuple[str, float | None, str | None]:
 # --------------------------------------------------------------------------- loading
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key repeated in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (first on line {seen[key] + 1}); "
+                    "keep one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     try:
         with open(path) as fh:
-            data = yaml.safe_load(fh)
+            data = yaml.load(fh, Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as e:
@@ -107,6 +122,13 @@ def _key(path: Iterable[Any]) -> str:
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "<top level>"
+
+
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """Re-read the config files Snakemake loaded, refusing what its YAML reader lets through
+    (a repeated key silently wins there)."""
+    for p in paths:
+        load_yaml(p)
 
 
 def _defaults_filling_validator():
@@ -128,7 +150,13 @@ def _defaults_filling_validator():
                     instance[name] = copy.deepcopy(sub["default"])
         yield from props(validator, properties, instance, schema)
 
-    return validators.extend(Draft202012Validator, {"properties": properties})
+    # 1.0 is not an integer here (JSON Schema would accept it): seeds and scales are exact, and
+    # seed 1.0 would derive other seeds than seed 1; a boolean is not a number
+    types = Draft202012Validator.TYPE_CHECKER.redefine_many({
+        "integer": lambda _, x: isinstance(x, int) and not isinstance(x, bool),
+        "number": lambda _, x: isinstance(x, (int, float)) and not isinstance(x, bool),
+    })
+    return validators.extend(Draft202012Validator, {"properties": properties}, type_checker=types)
 
 
 def _schema_message(e) -> str:
@@ -281,6 +309,86 @@ def semantic_errors(cfg: dict) -> list[str]:
     return errs
 
 
+def _fit_errors(cfg: dict) -> list[str]:
+    """Every run that is fitted has at least fit.min_points scales inside its fit range."""
+    errs = []
+    need = cfg["fit"]["min_points"]
+    for i, r in enumerate(cfg["runs"]):
+        if len(r["scales"]) < 2:
+            continue  # evaluated, not fitted
+        fr = r.get("fit_range") or cfg["fit"]["range"]
+        inside = [s for s in r["scales"] if fr is None or fr[0] <= s <= fr[1]]
+        if len(inside) < need:
+            where = f"runs[{i}].fit_range" if r.get("fit_range") else "fit.range"
+            errs.append(f"config key '{where}': run {i} ({r['model']}) has {len(inside)} of its scales "
+                        f"{r['scales']} inside the fit range {list(fr) if fr else 'all'}, but fit.min_points is "
+                        f"{need}; widen the range, add scales or lower fit.min_points")
+    return errs
+
+
+def _image_size_errors(cfg: dict) -> list[str]:
+    """The embedded T2I models' down-sampling must divide the image size."""
+    errs = []
+    size = cfg["data"]["image_size"]
+    for name, m in cfg["models"].items():
+        if "train" not in m:
+            continue
+        arch = m["train"]["arch"]
+        vae_factor = 2 ** (len(arch["vae_channels"]) - 1)
+        unet_factor = 2 ** (len(arch["unet_channels"]) - 1)
+        if size % (vae_factor * unet_factor):
+            errs.append(f"config key 'data.image_size': {size} px does not fit models.{name}.train.arch: its VAE "
+                        f"down-samples by {vae_factor} and its UNet by {unet_factor}, so the size must be a "
+                        f"multiple of {vae_factor * unet_factor}")
+    return errs
+
+
+_MODEL_CHECKS: dict = {}
+
+
+def _timm_error(key: str, arch: str, kwargs: dict, channels: int, size: int) -> str | None:
+    """Build the timm model on the meta device (no memory, no weights) and push one image of the
+    configured size through it: a wrong arch name, a typo in kwargs or an image size the model
+    does not take is found before any job runs."""
+    import torch
+
+    sig = (arch, json.dumps(kwargs, sort_keys=True), channels, size)
+    if sig in _MODEL_CHECKS:
+        return _MODEL_CHECKS[sig] and _MODEL_CHECKS[sig].replace("@KEY@", key)
+    import timm
+
+    msg = None
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(arch, pretrained=False, num_classes=2, in_chans=channels, **kwargs)
+            try:
+                model.eval()(torch.empty(1, channels, size, size))
+            except Exception as e:  # the forward pass raises what the model raises
+                msg = (f"config keys 'data.image_size' and '@KEY@.kwargs': a {size}x{size} image does not fit "
+                       f"{arch} with kwargs {kwargs} ({e}); set @KEY@.kwargs.img_size to data.image_size or "
+                       "pick another model")
+    except RuntimeError as e:
+        if "Unknown model" in str(e):
+            msg = f"config key '@KEY@.arch': timm has no model {arch!r}; see timm.list_models()"
+        else:
+            msg = f"config key '@KEY@.kwargs': timm cannot build {arch} with {kwargs}: {e}"
+    except TypeError as e:
+        msg = f"config key '@KEY@.kwargs': {arch} does not take these keyword arguments ({e})"
+    _MODEL_CHECKS[sig] = msg
+    return msg and msg.replace("@KEY@", key)
+
+
+def model_errors(cfg: dict) -> list[str]:
+    errs = _image_size_errors(cfg)
+    d = cfg["data"]
+    for key in ("classifier", "reference_classifier"):
+        m = cfg[key]
+        err = _timm_error(key, m["arch"], m["kwargs"], d["channels"], d["image_size"])
+        if err:
+            errs.append(err)
+    return errs
+
+
 def validate(cfg: dict) -> dict:
     """Validate and return a deep copy with every schema default filled in; raise ConfigError
     listing every problem."""
@@ -288,9 +396,49 @@ def validate(cfg: dict) -> dict:
     errs = schema_errors(cfg)
     if not errs:
         errs = semantic_errors(cfg)
+    if not errs:
+        errs = _fit_errors(cfg) + model_errors(cfg)
     if errs:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errs))
     return cfg
+
+
+def external_paths(cfg: dict) -> list[tuple[str, str]]:
+    """(config key, path) of every local file or directory the configuration's runs need;
+    brace patterns are expanded."""
+    from braceexpand import braceexpand
+
+    out: list[tuple[str, str]] = []
+    d = cfg["data"]
+    if d["source"] == "webdataset":
+        for k in ("train_shards", "val_shards"):
+            out += [(f"data.{k}", p) for p in braceexpand(d[k])]
+        out.append(("data.class_index", d["class_index"]))
+        for name, o in d["ood"].items():
+            out += [(f"data.ood.{name}.shards", p) for p in braceexpand(o["shards"])]
+            sub = o["class_subset"]
+            if isinstance(sub, str) and sub not in TIMM_SUBSETS:
+                out.append((f"data.ood.{name}.class_subset", sub))
+    used = runs(cfg).values()
+    for name in sorted({r.model for r in used if not r.is_real}):
+        if cfg["models"][name]["path"]:
+            out.append((f"models.{name}.path", cfg["models"][name]["path"]))
+    if cfg["reference_classifier"]["path"]:
+        out.append(("reference_classifier.path", cfg["reference_classifier"]["path"]))
+    prompts = {r.prompt for r in used}
+    for prompt, section in (("word2sen", "word2sen"), ("incap", "captioner")):
+        if prompt in prompts and cfg["prompts"][section]["path"]:
+            out.append((f"prompts.{section}.path", cfg["prompts"][section]["path"]))
+    return out
+
+
+def missing_paths(cfg: dict) -> dict[str, list[str]]:
+    """config key -> the paths under it that do not exist."""
+    out: dict[str, list[str]] = {}
+    for key, path in external_paths(cfg):
+        if not Path(path).exists():
+            out.setdefault(key, []).append(path)
+    return out
 
 
 def pick(cfg: dict, *keys: str) -> dict:

@@ -188,6 +188,7 @@ def write_manifest(shard_path: str | Path, manifest_path: str | Path, **extra) -
     man = {
         "shard": shard_path.name,
         "count": len(labels),
+        "bytes": shard_path.stat().st_size,
         "sha256": sha256_file(shard_path),
         "class_counts": counts,
         **extra,

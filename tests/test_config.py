@@ -102,6 +102,24 @@ BAD_CASES = [
                                                               val_shards="v-{0..1}.tar", class_index="c.json"),
      r"data\.train_size.*only for data.source 'embedded_mnist'"),
     ("embedded without split sizes", lambda c: c["data"].pop("val_size"), r"data\.val_size.*required"),
+    ("seed not an integer", lambda c: c.update(seed=1.0), r"config key 'seed': 1\.0 is not of type 'integer'"),
+    ("scale 250.0", lambda c: c["runs"][0].update(scales=[250.0, 500]),
+     r"runs\[0\]\.scales\[0\].*not of type 'integer'"),
+    ("boolean as a number", lambda c: c["classifier"].update(lr=True), r"classifier\.lr.*not of type 'number'"),
+    ("fewer fit points than min_points", lambda c: c["fit"].update(range=[250, 500], min_points=3),
+     r"config key 'fit\.range'.*2 of its scales.*fit\.min_points is 3"),
+    ("run fit range too narrow", lambda c: c["runs"][1].update(fit_range=[250, 499]),
+     r"config key 'runs\[1\]\.fit_range'.*1 of its scales"),
+    ("image size the classifier does not take", lambda c: c["data"].update(image_size=28),
+     r"'data\.image_size' and 'classifier\.kwargs'.*28x28.*Input height \(28\)"),
+    ("typo in classifier kwargs", lambda c: c["classifier"]["kwargs"].update(emb_dim=64),
+     r"config key 'classifier\.kwargs'.*unexpected keyword argument 'emb_dim'"),
+    ("classifier arch not in timm", lambda c: c["classifier"].update(arch="vit_tinny"),
+     r"config key 'classifier\.arch': timm has no model 'vit_tinny'"),
+    ("reference arch not in timm", lambda c: c["reference_classifier"].update(arch="resnet10tt"),
+     r"config key 'reference_classifier\.arch': timm has no model 'resnet10tt'"),
+    ("image size the tiny T2I cannot down-sample", lambda c: c["data"].update(image_size=18),
+     r"config key 'data\.image_size': 18 px does not fit models\.sd\.train\.arch.*multiple of 4"),
     ("ood on embedded data", lambda c: c["data"].update(ood={"x": {"shards": "x-{0..1}.tar"}}), r"data\.ood.*only for"),
     ("model named real", lambda c: c["models"].update(real=dict(c["models"]["sd"])), r"models"),
     ("no weights nor training", lambda c: c["models"]["sd"].pop("train"), r"models\.sd.*'path'.*'train'"),
@@ -165,3 +183,11 @@ def test_seed_for_is_stable():
     assert C.seed_for(0, "sd_cfg2_incap", 3) == C.seed_for(0, "sd_cfg2_incap", 3)
     assert C.seed_for(0, "sd_cfg2_incap", 3) != C.seed_for(0, "sd_cfg2_incap", 4)
     assert 0 <= C.seed_for("x") < 2**63
+
+
+def test_repeated_yaml_key_is_refused(tmp_path, root):
+    text = (root / "config" / "config.yaml").read_text()
+    bad = tmp_path / "dup.yaml"
+    bad.write_text(text + "\nseed: 3\n")
+    with pytest.raises(C.ConfigError, match=r"key 'seed' appears twice.*keep one"):
+        C.load_yaml(bad)

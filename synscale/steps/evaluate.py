@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .. import config as C
+from ..integrity import check
 from ..io import write_json
 from ..provenance import provenance
 from .common import IMAGE_KEYS, load_classes, read_images
@@ -43,10 +44,12 @@ def class_subset(spec, n_classes: int, key: str) -> list[int] | None:
 
 
 def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: dict[str, list[str]],
-                      classes_json, out_json) -> dict:
-    """``ood``: name (config key under data.ood, or the embedded sklearn_digits) -> shard paths."""
+                      classes_json, out_json, manifests=()) -> dict:
+    """``ood``: name (config key under data.ood, or the embedded sklearn_digits) -> shard paths;
+    ``manifests``: those covering the checkpoint and the real-data shards (checked first)."""
     from ..classifier import evaluate, load_checkpoint
 
+    check([ckpt, *val_shards, *(p for paths in ood.values() for p in paths)], manifests)
     t0 = time.time()
     cc = cfg["classifier"]
     n_classes = len(load_classes(classes_json)["names"])
@@ -69,4 +72,4 @@ def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: di
 def main(job) -> dict:
     ood = {k[len(OOD_PREFIX):]: v for k, v in job.input.items() if k.startswith(OOD_PREFIX)}
     return evaluate_at_scale(job.config, job.params["run"], int(job.params["scale"]), job.input["model"],
-                             job.input["val"], ood, job.input["classes"], job.output["out"])
+                             job.input["val"], ood, job.input["classes"], job.output["out"], job.input["manifests"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ..integrity import check
 from ..io import write_json
 from ..provenance import provenance
 from .common import load_classes, read_images
@@ -14,9 +15,11 @@ log = logging.getLogger("synscale")
 KEYS = MODEL_KEYS
 
 
-def quality(cfg: dict, run: str, testset, ref_ckpt, classes_json, out_json) -> dict:
+def quality(cfg: dict, run: str, testset, ref_ckpt, classes_json, out_json, manifests=()) -> dict:
+    """``manifests``: the test set's manifest and the reference classifier's (when trained here)."""
     from ..quality import measure
 
+    check([testset, ref_ckpt], manifests)
     t0 = time.time()
     n_classes = len(load_classes(classes_json)["names"])
     data = read_images([testset], cfg)
@@ -30,4 +33,4 @@ def quality(cfg: dict, run: str, testset, ref_ckpt, classes_json, out_json) -> d
 
 def main(job) -> dict:
     return quality(job.config, job.params["run"], job.input["testset"], job.input["reference"],
-                   job.input["classes"], job.output["out"])
+                   job.input["classes"], job.output["out"], job.input["manifests"])

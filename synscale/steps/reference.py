@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from .. import config as C
+from ..integrity import check, record
 from ..io import write_json
 from ..logs import Progress
 from ..provenance import provenance
@@ -18,9 +20,11 @@ KEYS = ("seed", *IMAGE_KEYS, "reference_classifier")
 MODEL_KEYS = (*IMAGE_KEYS, "reference_classifier.arch", "reference_classifier.kwargs")
 
 
-def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt, out_metrics) -> dict:
+def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt, out_metrics,
+                    manifests=()) -> dict:
     from ..classifier import build_model, evaluate, save_checkpoint, train
 
+    check([*train_shards, *val_shards], manifests)
     t0 = time.time()
     rc = cfg["reference_classifier"]
     n_classes = len(load_classes(classes_json)["names"])
@@ -34,7 +38,7 @@ def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt,
     ev = evaluate(model, va.images, va.labels, n_classes)
     save_checkpoint(model, out_ckpt, {"arch": rc["arch"], "kwargs": rc["kwargs"], "num_classes": n_classes})
     out = {"val_top1": ev["top1"], "val_loss": ev["loss"], "per_class_top1": ev["per_class_top1"], **stats,
-           "arch": rc["arch"], "n_train": len(tr),
+           "arch": rc["arch"], "n_train": len(tr), "files": {Path(out_ckpt).name: record(out_ckpt)},
            "provenance": provenance(cfg, seeds={"reference": seed}, wall_time_s=time.time() - t0)}
     write_json(out_metrics, out)
     log.info("reference classifier val top-1 %.4f", ev["top1"])
@@ -51,4 +55,4 @@ def load_reference(cfg: dict, ckpt, n_classes: int):
 
 def main(job) -> dict:
     return train_reference(job.config, job.input["train"], job.input["val"], job.input["classes"],
-                           job.output["model"], job.output["metrics"])
+                           job.output["model"], job.output["metrics"], job.input["manifests"])

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import config as C
+from ..integrity import check
 from ..io import atomic_path, write_json
 from ..logs import Progress
 from ..provenance import provenance
@@ -23,12 +24,13 @@ def keys(model: str) -> tuple[str, ...]:
 
 
 def train_t2i(cfg: dict, model: str, train_shards: Sequence[str | Path], classes_json: str | Path,
-              out_dir: str | Path) -> dict:
+              out_dir: str | Path, manifests: Sequence[str | Path] = ()) -> dict:
     """Train the embedded default's tiny latent-diffusion model and save it as a pipeline dir."""
     from ..image_stats import caption_images
     from ..prompts import clip_templates
     from ..t2i import build_latent_diffusion, train_unet, train_vae, training_captions
 
+    check(train_shards, manifests)
     t0 = time.time()
     m = cfg["models"][model]
     tc = m["train"]
@@ -60,4 +62,5 @@ def train_t2i(cfg: dict, model: str, train_shards: Sequence[str | Path], classes
 
 
 def main(job) -> dict:
-    return train_t2i(job.config, job.params["model"], job.input["train"], job.input["classes"], job.output["out"])
+    return train_t2i(job.config, job.params["model"], job.input["train"], job.input["classes"], job.output["out"],
+                     job.input["manifests"])

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import config as C
+from ..integrity import check, record
 from ..io import read_json, write_json
 from ..logs import Progress
 from ..provenance import provenance
@@ -23,9 +24,12 @@ KEYS = ("seed", *IMAGE_KEYS, *(f"classifier.{k}" for k in (
 
 
 def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path], classes_json,
-                   out_ckpt: str | Path, out_json: str | Path, threads: int = 1) -> dict:
+                   out_ckpt: str | Path, out_json: str | Path, threads: int = 1,
+                   manifests: Sequence[str | Path] = ()) -> dict:
+    """``manifests``: the manifests covering ``shards`` (checked before training)."""
     from .. import distributed
 
+    check(shards, manifests)
     world = cfg["classifier"]["gpus"]
     per_proc = max(1, int(threads) // world)
     distributed.run(_train_job, world, cfg, run, scale, list(map(str, shards)), str(classes_json),
@@ -59,10 +63,12 @@ def _train_job(rank: int, world: int, cfg: dict, run: str, scale: int, shards: l
     meta = {"run": run, "scale": scale, "arch": cc["arch"], "kwargs": cc["kwargs"], "num_classes": n_classes}
     save_checkpoint(model, out_ckpt, meta)
     out = {**meta, **stats, "class_counts": np.bincount(data.labels, minlength=n_classes).tolist(),
+           "files": {Path(out_ckpt).name: record(out_ckpt)},
            "provenance": provenance(cfg, seeds={"train": seed}, wall_time_s=time.time() - t0)}
     write_json(out_json, out)
 
 
 def main(job) -> dict:
     return train_at_scale(job.config, job.params["run"], int(job.params["scale"]), job.input["shards"],
-                          job.input["classes"], job.output["model"], job.output["info"], threads=job.threads)
+                          job.input["classes"], job.output["model"], job.output["info"], threads=job.threads,
+                          manifests=job.input["manifests"])

@@ -21,9 +21,14 @@ from synscale.steps import t2i as T2I_STEP
 from synscale.steps import train as TRAIN_STEP
 
 try:
+    C.check_config_files(workflow.configfiles)
     CFG = C.validate(config)
 except C.ConfigError as e:
     raise WorkflowError(str(e)) from None
+if Path(CFG["results"]).exists() and not Path(CFG["results"]).is_dir():
+    raise WorkflowError(
+        f"config key 'results' = {CFG['results']!r}: a file of that name exists; name a directory"
+    )
 
 RES = CFG["results"]
 RUNS = C.runs(CFG)
@@ -55,48 +60,43 @@ def job_config(keys):
     return C.pick(CFG, "results", *keys)
 
 
-_WARNED = set()
-
-
-def _missing(path, key):
-    """A missing external path: fatal when a job needs it, a warning in a dry run."""
-    msg = (
-        f"config key '{key}' = {str(path)!r}: path not found. Point it at the local copy "
-        "(synscale never downloads weights or data at run time)."
-    )
-    if workflow.dryrun:
-        if key not in _WARNED:
-            _WARNED.add(key)
-            print(f"WARNING: {msg}", file=sys.stderr)
-        return []
-    raise WorkflowError(msg)
-
-
-@functools.cache
-def _exists(path):
-    return Path(path).exists()
+# Local weights and data the configuration names: all present, or the workflow stops here, before
+# any job, in a dry run and a real run alike. `--config allow_missing_paths=true` (dry runs only)
+# previews the jobs without them.
+MISSING = C.missing_paths(CFG)
+ALLOW_MISSING = CFG["allow_missing_paths"]
+if MISSING:
+    _lines = [
+        f"config key '{key}' = {paths[0]!r}"
+        + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
+        + ": path not found"
+        for key, paths in MISSING.items()
+    ]
+    if not ALLOW_MISSING:
+        raise WorkflowError(
+            "local weights or data missing (synscale never downloads them at run time); point these "
+            "keys at the local copies:\n  - " + "\n  - ".join(_lines)
+            + "\n(to preview the jobs without them: snakemake -n --config allow_missing_paths=true)"
+        )
+    for _line in _lines:
+        print(f"WARNING: {_line}", file=sys.stderr)
+_MISSING_PATHS = {p for paths in MISSING.values() for p in paths}
 
 
 def external(path, key):
-    if _exists(path):
-        return [path]
-    return _missing(path, key)
+    """A local path the configuration names, as an input (left out in an allow_missing_paths preview)."""
+    return [] if path in _MISSING_PATHS else [path]
 
 
 @functools.cache
 def _expand(pattern):
     from braceexpand import braceexpand
 
-    paths = tuple(braceexpand(pattern))
-    missing = [p for p in paths if not Path(p).exists()]
-    return paths, (missing[0] if missing else None)
+    return tuple(braceexpand(pattern))
 
 
 def external_list(pattern, key):
-    paths, missing = _expand(pattern)
-    if missing:
-        return _missing(missing, key)
-    return list(paths)
+    return [p for p in _expand(pattern) if p not in _MISSING_PATHS]
 
 
 # ---------------------------------------------------------------- real data
@@ -157,6 +157,22 @@ def shards_for(run, scale):
     return [f"{RES}/shards/{run}/shard-{i:05d}.tar" for i in range(n)]
 
 
+def manifests_of(paths):
+    """The manifests covering these workflow-written files, which jobs check what they read
+    against (synscale/integrity.py); a user's external data has none."""
+    out = set()
+    for p in paths:
+        if p.startswith((f"{RES}/shards/", f"{RES}/testsets/")):
+            out.add(p[: -len(".tar")] + ".json")
+        elif p.startswith(f"{RES}/data/"):
+            out.add(f"{RES}/data/data.json")
+        elif p.startswith(f"{RES}/checkpoints/"):
+            out.add(str(Path(p).with_name("train.json")))
+        elif p == f"{RES}/reference/model.pt" and not CFG["reference_classifier"]["path"]:
+            out.add(f"{RES}/reference/metrics.json")
+    return sorted(out)
+
+
 def run_of(wildcards):
     try:
         return RUNS[wildcards.run]
@@ -182,6 +198,8 @@ def evaluate_inputs(wildcards):
     }
     for name, paths in ood_sets().items():
         inputs[EVALUATE_STEP.OOD_PREFIX + name] = paths
+    ood = [p for paths in ood_sets().values() for p in paths]
+    inputs["manifests"] = manifests_of([inputs["model"], *inputs["val"], *ood])
     return inputs
 
 
@@ -237,7 +255,7 @@ def runtime_captions(wildcards, attempt):
 def n_real_train_shards():
     if EMBEDDED:
         return math.ceil(DATA["train_size"] / REAL_SHARD)
-    return len(_expand(DATA["train_shards"])[0])
+    return len(_expand(DATA["train_shards"]))
 
 
 def caption_chunk_shards(chunk):
@@ -246,8 +264,7 @@ def caption_chunk_shards(chunk):
     hi = min(lo + CAPTION_SHARDS_PER_JOB, n_real_train_shards())
     if EMBEDDED:
         return real_train_shards()[lo:hi]
-    paths = _expand(DATA["train_shards"])[0][lo:hi]
-    return [p for path in paths for p in external(path, "data.train_shards")]
+    return [p for p in _expand(DATA["train_shards"])[lo:hi] if p not in _MISSING_PATHS]
 
 
 def caption_tables():

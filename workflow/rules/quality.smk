@@ -3,6 +3,7 @@ rule quality:
     input:
         testset=f"{RES}/testsets/{{run}}.tar",
         reference=f"{RES}/reference/model.pt",
+        manifests=lambda w: manifests_of([f"{RES}/testsets/{w.run}.tar", f"{RES}/reference/model.pt"]),
         classes=lambda w: classes_json(),
     output:
         f"{RES}/quality/{{run}}.json",

@@ -21,6 +21,7 @@ else:
         input:
             train=lambda w: real_train_shards(),
             val=lambda w: val_shards(),
+            manifests=lambda w: manifests_of(real_train_shards() + val_shards()),
             classes=lambda w: classes_json(),
         output:
             model=f"{RES}/reference/model.pt",

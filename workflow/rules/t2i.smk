@@ -2,6 +2,7 @@
 rule train_t2i:
     input:
         train=lambda w: real_train_shards(),
+        manifests=lambda w: manifests_of(real_train_shards()),
         classes=lambda w: classes_json(),
     output:
         directory(f"{RES}/t2i/{{model}}"),

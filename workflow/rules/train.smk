@@ -2,6 +2,7 @@
 rule train_classifier:
     input:
         shards=lambda w: shards_for(w.run, w.scale),
+        manifests=lambda w: manifests_of(shards_for(w.run, w.scale)),
         classes=lambda w: classes_json(),
     output:
         model=f"{RES}/checkpoints/{{run}}/n{{scale}}/model.pt",

@@ -2,4 +2,4 @@
 from synscale.steps import evaluate
 from synscale.steps.job import run
 
-run(snakemake, evaluate.main, lists=("val", "subsets", "ood_*"))
+run(snakemake, evaluate.main, lists=("val", "subsets", "ood_*", "manifests"))

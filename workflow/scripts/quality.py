@@ -2,4 +2,4 @@
 from synscale.steps import quality
 from synscale.steps.job import run
 
-run(snakemake, quality.main)
+run(snakemake, quality.main, lists=("manifests",))

@@ -2,4 +2,4 @@
 from synscale.steps import train
 from synscale.steps.job import run
 
-run(snakemake, train.main, lists=("shards",))
+run(snakemake, train.main, lists=("shards", "manifests"))

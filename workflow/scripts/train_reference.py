@@ -2,4 +2,4 @@
 from synscale.steps import reference
 from synscale.steps.job import run
 
-run(snakemake, reference.main, lists=("train", "val"))
+run(snakemake, reference.main, lists=("train", "val", "manifests"))

@@ -2,4 +2,4 @@
 from synscale.steps import t2i
 from synscale.steps.job import run
 
-run(snakemake, t2i.main, lists=("train",))
+run(snakemake, t2i.main, lists=("train", "manifests"))
