@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 def smk(workdir, *args, configfile=TINY, check=True, timeout=900):
     cmd = [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
-           "--configfile", str(configfile), *args]
+           *args, "--configfile", str(configfile)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
     if check and p.returncode != 0:
         raise AssertionError(f"snakemake failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}")
@@ -216,7 +216,8 @@ def verify(workdir, *args):
 def test_audit_finds_and_repairs_damage(built, tmp_path):
     """A truncated shard, a flipped byte in a PNG of a real-data shard, a deleted manifest and a
     garbage checkpoint, all with their mtimes kept: the audit names all four and its rebuild
-    restores them byte-identical, keeping everything built from them."""
+    restores the files byte-identical (the manifest with the same record), keeping everything
+    built from them."""
     import shutil
 
     ws = tmp_path / "ws"
@@ -243,8 +244,12 @@ def test_audit_finds_and_repairs_damage(built, tmp_path):
     assert "snakemake" in out and "--force" in out
     p = verify(ws, "--rebuild")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    for path, data in originals.items():
-        assert path.read_bytes() == data, f"{path} not restored byte-identical"
+    for path in (shard, real, ckpt):
+        assert path.read_bytes() == originals[path], f"{path} not restored byte-identical"
+    # the manifest is back with the same record of its shard (its provenance has a new time stamp)
+    old, new = json.loads(originals[manifest]), json.loads(manifest.read_text())
+    assert {k: new[k] for k in ("count", "bytes", "sha256", "class_counts")} == \
+        {k: old[k] for k in ("count", "bytes", "sha256", "class_counts")}
     assert verify(ws).returncode == 0
     assert "Nothing to be done" in smk(ws, "-n").stdout
 
@@ -257,7 +262,7 @@ def test_a_job_reading_a_damaged_file_names_it(built, tmp_path):
     testset = ws / "results" / "testsets" / f"{RUN}.tar"
     testset.write_bytes(testset.read_bytes()[:2048])  # new mtime: quality re-runs and reads it
     p = smk(ws, f"results/quality/{RUN}.json", check=False)
-    assert p.returncode != 0
+    assert p.returncode != 0 and "Error in rule quality" in p.stdout + p.stderr, p.stdout[-2000:] + p.stderr[-3000:]
     log = (ws / "logs" / "quality" / f"{RUN}.log").read_text()
     assert f"results/testsets/{RUN}.tar" in log and "python -m synscale.verify --rebuild" in log
     assert "Traceback" in log
