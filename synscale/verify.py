@@ -79,24 +79,7 @@ def audit(configfile: str | None = None, directory: str | None = None) -> dict:
             why = problem(path, rec)
             if why:
                 corrupt[rel] = why
-    # a file whose manifest is missing is rebuilt with it; it should come back as it is now
-    for f in missing:
-        if _is_manifest(f):
-            for covered in _covered_by_missing(f, base):
-                if (base / covered).exists():
-                    from .integrity import record
-
-                    expected.setdefault(covered, record(base / covered))
     return {"missing": missing, "corrupt": corrupt, "expected": expected}
-
-
-def _covered_by_missing(manifest: str, base: Path) -> list[str]:
-    p = Path(manifest)
-    if p.name in ("train.json", "metrics.json"):
-        return [str(p.with_name("model.pt"))]
-    if p.name == "data.json":
-        return [os.path.relpath(q, base) for q in sorted((base / p.parent).glob("*.tar"))]
-    return [str(p.with_suffix(".tar"))]
 
 
 def rebuild_command(bad: list[str], configfile: str | None, directory: str | None, cores: str) -> list[str]:
