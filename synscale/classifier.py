@@ -5,12 +5,13 @@ The same code trains a tiny ViT on 16x16 digits and ViT-B/16 on ImageNet-sized i
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -36,140 +37,178 @@ def build_model(arch: str, num_classes: int, in_chans: int, kwargs: dict | None 
 
 
 def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 N x H x W x C -> float N x C x H x W in [-1, 1]."""
+    """uint8 N x H x W x C -> float N x C x H x W in [-1, 1] (the loaders' normalisation)."""
     x = torch.as_tensor(images)
     return x.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def random_shift(x: torch.Tensor, g: torch.Generator, max_shift: int) -> torch.Tensor:
-    """Random translation by up to ``max_shift`` pixels per image (background padding)."""
-    if max_shift <= 0:
-        return x
-    n, c, h, w = x.shape
-    m = max_shift
-    pad = F.pad(x, (m, m, m, m), value=-1.0)
-    dy = torch.randint(0, 2 * m + 1, (n,), generator=g)
-    dx = torch.randint(0, 2 * m + 1, (n,), generator=g)
-    rows = (dy[:, None] + torch.arange(h)[None]).view(n, 1, h, 1).expand(n, c, h, w + 2 * m)
-    out = torch.gather(pad, 2, rows)
-    cols = (dx[:, None] + torch.arange(w)[None]).view(n, 1, 1, w).expand(n, c, h, w)
-    return torch.gather(out, 3, cols)
-
-
 def lr_at(step: int, iters: int, warmup: int, lr: float) -> float:
+    """Linear warm-up then cosine decay (the tiny T2I models' schedule)."""
     if warmup and step < warmup:
         return lr * (step + 1) / warmup
     t = (step - warmup) / max(1, iters - warmup)
     return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def train(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, iters: int, warmup: int,
-          batch_size: int, lr: float, weight_decay: float, seed: int, label_smoothing: float = 0.0,
-          augment: bool = True, resume_path: str | os.PathLike | None = None, checkpoint_every: int = 0,
-          progress: Callable[[int, float], None] | None = None, rank: int = 0, world_size: int = 1) -> dict:
-    """Train with AdamW + warm-up + cosine decay; resumable from ``resume_path``.
+def _step_seed(seed: int, rank: int, step: int) -> int:
+    from .config import seed_for
 
-    Data parallel when ``world_size > 1`` (torch.distributed already initialised): every rank draws
-    the same global batch and augmentation from the shared seed and trains on its slice
-    ``[rank * B/N, (rank + 1) * B/N)``; DistributedDataParallel averages the gradients, so N
-    processes follow the single-process trajectory up to floating-point reduction order.
+    return seed_for(seed, "dropout", rank, step) & 0x7FFFFFFF
+
+
+def resume_identity(recipe, seed: int, world_size: int) -> dict:
+    """What a resume checkpoint must match to be continued: the same iterations, seed and split
+    of the global batch (the data position is counted in micro-batches per rank)."""
+    return {"iters": recipe.iters, "seed": seed, "world": world_size, "accum": recipe.accum,
+            "micro": recipe.micro_batch}
+
+
+def load_resume(path: str | os.PathLike | None, identity: dict) -> dict | None:
+    """The resume checkpoint at ``path`` if it exists and belongs to this job, else None."""
+    if not path or not Path(path).exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a checkpoint cut short is replaced atomically, so this is a foreign file
+        log.warning("%s is unreadable (%s); training from the start", path, e)
+        return None
+    if state.get("identity") != identity:
+        log.warning("%s was written by a different job (%s); training from the start", path, state.get("identity"))
+        return None
+    return state
+
+
+def train_loop(model: torch.nn.Module, batches: Iterable, recipe, num_classes: int, seed: int,
+               amp_dtype: torch.dtype = torch.float32, resume_path: str | os.PathLike | None = None,
+               checkpoint_every: int = 0, progress: Callable[[int, float], None] | None = None,
+               rank: int = 0, world_size: int = 1, on_checkpoint: Callable[[int], None] | None = None) -> dict:
+    """Train ``model`` (already on its device) for ``recipe.iters`` optimizer steps.
+
+    ``batches`` yields this rank's micro-batches ``(x, y)`` (x normalised, y class indices), from
+    a ``synscale.loader`` stream positioned at the resume point. Each step runs ``recipe.accum``
+    micro-batches per process (gradients accumulate locally and are averaged across the
+    ``world_size`` processes by DistributedDataParallel on the last), so the global batch is
+    ``micro_batch * accum * world_size`` whatever the GPU count. timm builds the optimizer, the
+    cosine schedule, Mixup and the loss (``synscale.recipe``).
+
+    Every ``checkpoint_every`` steps rank 0 writes ``resume_path`` atomically: model, optimizer,
+    scheduler and grad-scaler state and the step (the data position is step * accum micro-batches
+    per rank). Dropout and Mixup draw from generators seeded per (rank, step), so a resumed run
+    continues exactly as an uninterrupted one.
     """
-    if batch_size % world_size:
-        raise ValueError(f"classifier.batch_size={batch_size} must be divisible by the {world_size} processes")
+    from . import recipe as R
+    from .device import autocast
+    from .io import atomic_path
+
     device = next(model.parameters()).device
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    x_all = torch.as_tensor(images)
-    y_all = torch.as_tensor(labels, dtype=torch.long)
-    n = len(y_all)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 or name.endswith(("pos_embed", "cls_token")) else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999))
+    r = recipe
+    opt = R.optimizer(model, r)
+    sched = R.scheduler(opt, r)
+    mix = R.mixup(r, num_classes)
+    crit = R.loss_fn(r)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and amp_dtype == torch.float16)
+    identity = resume_identity(r, seed, world_size)
     start = 0
-    if resume_path and Path(resume_path).exists():
-        state = torch.load(resume_path, map_location="cpu", weights_only=False)
-        if state.get("iters") == iters and state.get("seed") == seed:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["opt"])
-            g.set_state(state["rng"])
-            torch.set_rng_state(state["torch_rng"])
-            start = state["step"]
-            log.info("resumed from %s at step %d", resume_path, start)
+    state = load_resume(resume_path, identity)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        scaler.load_state_dict(state["scaler"])
+        start = state["step"]
+        log.info("resumed from %s at step %d of %d", resume_path, start, r.iters)
     net = model
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    per = batch_size // world_size
-    lo, hi = rank * per, (rank + 1) * per
-    max_shift = max(1, images.shape[1] // 8) if augment else 0
     model.train()
+    it = iter(batches)
     losses = []
     t0 = time.time()
-    for step in range(start, iters):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, iters, warmup, lr)
-        idx = torch.randint(0, n, (batch_size,), generator=g)
-        x = to_input(x_all[idx])
-        if augment:
-            x = random_shift(x, g, max_shift)
-        y = y_all[idx]
-        loss = F.cross_entropy(net(x[lo:hi].to(device)), y[lo:hi].to(device), label_smoothing=label_smoothing)
+    images = 0
+    for step in range(start, r.iters):
+        sched.step_update(step)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        value = loss.detach()
-        if world_size > 1:  # report the global batch's loss, not this rank's slice
+        total = torch.zeros((), device=device)
+        for a in range(r.accum):
+            x, y = next(it)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            torch.manual_seed(_step_seed(seed, rank, step * r.accum + a))
+            if mix is not None:
+                np.random.seed(_step_seed(seed + 1, rank, step * r.accum + a))
+                x, y = mix(x, y)
+            sync = world_size == 1 or a == r.accum - 1
+            ctx = contextlib.nullcontext() if sync else net.no_sync()
+            with ctx:
+                with autocast(device, amp_dtype):
+                    loss = crit(net(x), y) / r.accum
+                scaler.scale(loss).backward()
+            total += loss.detach()
+            images += len(x)
+        scaler.step(opt)
+        scaler.update()
+        if world_size > 1:  # report the global batch's loss, not this rank's part
             import torch.distributed as dist
 
-            dist.all_reduce(value)
-            value = value / world_size
-        losses.append(value.item())
+            dist.all_reduce(total)
+            total = total / world_size
+        losses.append(total.item())
         if progress:
             progress(step, losses[-1])
-        if (rank == 0 and resume_path and checkpoint_every and (step + 1) % checkpoint_every == 0
-                and step + 1 < iters):
+        done = step + 1
+        if rank == 0 and resume_path and checkpoint_every and done % checkpoint_every == 0 and done < r.iters:
             with atomic_path(resume_path) as tmp:
-                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(),
-                            "torch_rng": torch.get_rng_state(), "step": step + 1, "iters": iters,
-                            "seed": seed}, tmp)
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                            "scaler": scaler.state_dict(), "step": done, "identity": identity,
+                            "data": {"micro_batches_per_rank": done * r.accum}}, tmp)
+            if on_checkpoint:
+                on_checkpoint(done)
     model.eval()
-    if resume_path and rank == 0:
-        Path(resume_path).unlink(missing_ok=True)
-    return {"iters": iters, "warmup": warmup, "resumed_from": start, "processes": world_size,
+    seconds = time.time() - t0
+    return {"iters": r.iters, "warmup": r.warmup, "resumed_from": start, "processes": world_size,
+            "accumulation": r.accum, "micro_batch": r.micro_batch, "global_batch": r.global_batch,
             "final_train_loss": float(np.mean(losses[-50:])) if losses else None,
-            "train_seconds": round(time.time() - t0, 2)}
+            "train_seconds": round(seconds, 2), "images_per_second": round(images * world_size / max(seconds, 1e-9), 1)}
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, batches: Iterable, amp_dtype: torch.dtype = torch.float32,
+            features: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(logits, labels, pre-logit features or None) over a loader's batches, on the model's device."""
+    from .device import autocast
+
+    model.eval()
+    device = next(model.parameters()).device
+    lg, ys, fs = [], [], []
+    for x, y in batches:
+        x = x.to(device, non_blocking=True)
+        with autocast(device, amp_dtype):
+            if features:
+                f = model.forward_head(model.forward_features(x), pre_logits=True)
+                out = model.get_classifier()(f)
+                fs.append(f.float().cpu())
+            else:
+                out = model(x)
+        lg.append(out.float().cpu())
+        ys.append(torch.as_tensor(y))
+    return torch.cat(lg), torch.cat(ys), (torch.cat(fs) if features else None)
 
 
 @torch.no_grad()
 def logits(model: torch.nn.Module, images: np.ndarray, batch_size: int = 512) -> torch.Tensor:
+    """Logits of in-memory uint8 images (N x H x W x C)."""
     model.eval()
     device = next(model.parameters()).device
     return torch.cat([model(to_input(images[i:i + batch_size]).to(device)).cpu()
                       for i in range(0, len(images), batch_size)])
 
 
-@torch.no_grad()
-def features(model: torch.nn.Module, images: np.ndarray, batch_size: int = 512) -> torch.Tensor:
-    """Pre-logit features (timm's forward_head(pre_logits=True))."""
-    model.eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        device = next(model.parameters()).device
-        f = model.forward_features(to_input(images[i:i + batch_size]).to(device))
-        out.append(model.forward_head(f, pre_logits=True).cpu())
-    return torch.cat(out)
-
-
-def evaluate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, num_classes: int,
-             batch_size: int = 512, class_subset: list[int] | None = None) -> dict:
+def scores(lg: torch.Tensor, y: torch.Tensor, num_classes: int, class_subset: list[int] | None = None) -> dict:
     """Cross-entropy loss and top-1, overall and per class. With ``class_subset`` (a set that
     covers only those classes, like ImageNet-A/R), the other classes' logits are masked out before
     the softmax and the arg-max."""
-    lg = logits(model, images, batch_size)
-    y = torch.as_tensor(labels, dtype=torch.long)
+    y = torch.as_tensor(y, dtype=torch.long)
     if class_subset is not None:
         outside = sorted(set(y.tolist()) - set(class_subset))
         if outside:
@@ -186,6 +225,12 @@ def evaluate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, num
         pc_top1.append(float(correct[m].mean()) if m.any() else None)
     return {"n": int(len(y)), "loss": float(per.mean()), "top1": float(correct.mean()),
             "per_class_loss": pc_loss, "per_class_top1": pc_top1}
+
+
+def evaluate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, num_classes: int,
+             batch_size: int = 512, class_subset: list[int] | None = None) -> dict:
+    """``scores`` of in-memory images."""
+    return scores(logits(model, images, batch_size), torch.as_tensor(labels), num_classes, class_subset)
 
 
 def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, meta: dict) -> None:

@@ -36,8 +36,10 @@ FAMILIES = ("latent_diffusion",)
 NOT_YET_FAMILIES = {"pixel_cascade": "Imagen / DeepFloyd IF", "masked_token": "Muse / aMUSEd"}
 REAL = "real"
 NAME_RE = re.compile(
-    r"^(?P<model>[a-z][a-z0-9]*)_cfg(?P<guidance>[0-9]+(?:\.[0-9]+)?)_(?P<prompt>[a-z][a-z0-9_]*)$")
-WILDCARD_RE = r"real|[a-z][a-z0-9]*_cfg[0-9]+(?:\.[0-9]+)?_[a-z][a-z0-9_]*"
+    r"^(?P<model>[a-z][a-z0-9]*)_cfg(?P<guidance>[0-9]+(?:\.[0-9]+)?)_(?P<prompt>[a-z][a-z0-9_]*)"
+    r"(?:-(?P<tag>[a-z][a-z0-9]*))?$")
+# a run: real data or a generator config, with an optional '-<tag>' naming its own classifier
+WILDCARD_RE = r"(?:real|[a-z][a-z0-9]*_cfg[0-9]+(?:\.[0-9]+)?_[a-z][a-z0-9_]*)(?:-[a-z][a-z0-9]*)?"
 # out-of-distribution class subsets timm ships (label indices into ImageNet-1k)
 TIMM_SUBSETS = {"timm:imagenet_a": "imagenet_a_indices.txt", "timm:imagenet_r": "imagenet_r_indices.txt"}
 
@@ -52,10 +54,15 @@ def fmt_guidance(guidance: float) -> str:
     return f"{float(guidance):g}"
 
 
-def run_name(model: str, guidance: float | None = None, prompt: str | None = None) -> str:
-    if model == REAL:
-        return REAL
-    return f"{model}_cfg{fmt_guidance(guidance)}_{prompt}"
+def run_name(model: str, guidance: float | None = None, prompt: str | None = None, tag: str | None = None) -> str:
+    base = REAL if model == REAL else f"{model}_cfg{fmt_guidance(guidance)}_{prompt}"
+    return f"{base}-{tag}" if tag else base
+
+
+def data_name(name: str) -> str:
+    """The images a run trains on: its name without the classifier tag (runs that differ only in
+    their classifier share their shards)."""
+    return name.split("-", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -66,13 +73,20 @@ class Run:
     prompt: str | None
     scales: tuple[int, ...]
     fit_range: tuple[int, int] | None
+    classifier: dict | None = None  # runs[].classifier: this run's own classifier
 
     @property
     def is_real(self) -> bool:
         return self.model == REAL
 
+    @property
+    def data(self) -> str:
+        return data_name(self.name)
+
 
 def parse_name(name: str) -> tuple[str, float | None, str | None]:
+    """(model, guidance, prompt) of a run name (a classifier tag is dropped)."""
+    name = data_name(name)
     if name == REAL:
         return REAL, None, None
     m = NAME_RE.match(name)
@@ -242,16 +256,32 @@ def _run_errors(cfg: dict, i: int, run: dict, names: set) -> list[str]:
         errs += _range_errors(f"{key}.fit_range", run["fit_range"], "fit")
     if model != REAL and ("guidance" not in run or "prompt" not in run):
         return errs
-    name = run_name(model, run.get("guidance"), run.get("prompt"))
+    name = run_name(model, run.get("guidance"), run.get("prompt"), (run.get("classifier") or {}).get("tag"))
     if name in names:
         errs.append(f"config key '{key}': run {name!r} is listed twice in 'runs'")
     names.add(name)
     return errs
 
 
+def _recipe_errors(cfg: dict) -> list[str]:
+    """The global batch must split evenly over each training job's processes and accumulation."""
+    from .recipe import build
+
+    errs = []
+    sections = [("classifier", cfg["classifier"])]
+    sections += [(f"runs[{i}].classifier", run_classifier(cfg["classifier"], r["classifier"]))
+                 for i, r in enumerate(cfg["runs"]) if r.get("classifier")]
+    for key, cc in sections:
+        try:
+            build(cc, iters=1, warmup=0)
+        except ValueError as e:
+            errs.append(f"config key '{key}': {e}")
+    return errs
+
+
 def semantic_errors(cfg: dict) -> list[str]:
     """Checks a schema cannot express (``cfg`` has its defaults filled)."""
-    errs: list[str] = []
+    errs: list[str] = _recipe_errors(cfg)
     models = cfg["models"]
     source = cfg["data"]["source"]
     for name, m in models.items():
@@ -364,8 +394,8 @@ def _timm_error(key: str, arch: str, kwargs: dict, channels: int, size: int) -> 
             try:
                 model.eval()(torch.empty(1, channels, size, size))
             except Exception as e:  # the forward pass raises what the model raises
-                msg = (f"config keys 'data.image_size' and '@KEY@.kwargs': a {size}x{size} image does not fit "
-                       f"{arch} with kwargs {kwargs} ({e}); set @KEY@.kwargs.img_size to data.image_size or "
+                msg = (f"config keys '@KEY@.input_size' and '@KEY@.kwargs': a {size}x{size} image does not fit "
+                       f"{arch} with kwargs {kwargs} ({e}); set @KEY@.kwargs.img_size to @KEY@.input_size or "
                        "pick another model")
     except RuntimeError as e:
         if "Unknown model" in str(e):
@@ -381,9 +411,14 @@ def _timm_error(key: str, arch: str, kwargs: dict, channels: int, size: int) -> 
 def model_errors(cfg: dict) -> list[str]:
     errs = _image_size_errors(cfg)
     d = cfg["data"]
-    for key in ("classifier", "reference_classifier"):
-        m = cfg[key]
-        err = _timm_error(key, m["arch"], m["kwargs"], d["channels"], d["image_size"])
+    checks = [(key, cfg[key]) for key in ("classifier", "reference_classifier")]
+    checks += [(f"runs[{i}].classifier", run_classifier(cfg["classifier"], r["classifier"]))
+               for i, r in enumerate(cfg["runs"]) if r.get("classifier")]
+    for key, m in checks:
+        from .recipe import model_kwargs
+
+        kw = model_kwargs(m["arch"], m) if key != "reference_classifier" else m["kwargs"]
+        err = _timm_error(key, m["arch"], kw, d["channels"], m["input_size"])
         if err:
             errs.append(err)
     return errs
@@ -475,10 +510,21 @@ def config_hash(cfg: dict) -> str:
 def runs(cfg: dict) -> dict[str, Run]:
     out = {}
     for r in cfg["runs"]:
-        name = run_name(r["model"], r.get("guidance"), r.get("prompt"))
+        rc = r.get("classifier")
+        name = run_name(r["model"], r.get("guidance"), r.get("prompt"), rc["tag"] if rc else None)
         fr = r.get("fit_range") or cfg["fit"]["range"]
         out[name] = Run(name, r["model"], r.get("guidance"), r.get("prompt"), tuple(r["scales"]),
-                        tuple(fr) if fr else None)
+                        tuple(fr) if fr else None, rc)
+    return out
+
+
+def run_classifier(cc: dict, override: dict | None) -> dict:
+    """The classifier section a run trains with: ``classifier`` with the run's own
+    (``runs[].classifier``: arch, kwargs, and how it spreads over GPUs) in place."""
+    out = copy.deepcopy(cc)
+    for k, v in (override or {}).items():
+        if k != "tag":
+            out[k] = copy.deepcopy(v)
     return out
 
 

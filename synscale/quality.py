@@ -27,14 +27,11 @@ def per_class_diversity(feats: np.ndarray, target: np.ndarray, num_classes: int)
     return div
 
 
-def measure(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, num_classes: int,
-            batch_size: int = 512) -> dict:
-    from .classifier import features
-
-    feats = features(model, images, batch_size)
-    pred = model.get_classifier()(feats).argmax(1).numpy() if hasattr(model, "get_classifier") else None
-    if pred is None:  # pragma: no cover - every timm model has get_classifier
-        raise TypeError("reference classifier must be a timm model")
+def measure(logits: torch.Tensor, feats: torch.Tensor, labels, num_classes: int) -> dict:
+    """Recognizability and diversity from the reference classifier's logits and pre-logit
+    features of a synthetic set (``synscale.classifier.predict(..., features=True)``)."""
+    labels = np.asarray(labels)
+    pred = logits.argmax(1).numpy()
     feats = feats.numpy()
     f1 = per_class_f1(pred, labels, num_classes)
     div = per_class_diversity(feats, labels, num_classes)

@@ -1,8 +1,9 @@
 """Webdataset shards: deterministic tar writing, validated reading, manifests.
 
 Reading is our own (not ``webdataset.WebDataset``) because every failure must name the shard,
-the sample and the fix, and a shard is checked as a whole (layout, decodable images, one size);
-the webdataset pipeline reports such problems as bare exceptions from deep in its iterators.
+the sample and the fix (the webdataset pipeline reports such problems as bare exceptions from deep
+in its iterators), and because per-sample overhead must stay below the cost of decoding a small
+image (``bench/loader.py``). Training and evaluation stream shards through ``synscale.loader``.
 
 A shard is a POSIX tar holding, for each sample ``key``, the members ``key.png``
 (the image), ``key.cls`` (the class index, ASCII) and ``key.txt`` (the prompt or caption),
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -83,59 +83,145 @@ def _corrupt(path: Path, why: str) -> CorruptShardError:
     )
 
 
-def iter_shard(path: str | Path) -> Iterator[tuple[str, bytes, int, str]]:
-    """Yield (key, png_bytes, label, text) per sample, validating the layout."""
+_ZERO_BLOCK = bytes(512)
+_REGULAR = (0, 48, 55)  # '\0', '0', '7' (contiguous file)
+
+
+def _octal(field: bytes, path: Path) -> int:
+    if field[:1] and field[0] & 0x80:  # GNU base-256 for sizes >= 8 GiB
+        return int.from_bytes(field[1:], "big")
+    digits = field.split(b"\0", 1)[0].strip()
+    try:
+        return int(digits, 8) if digits else 0
+    except ValueError:
+        raise _corrupt(path, f"tar header with a bad size field {field!r}") from None
+
+
+def _pax_path(data: bytes) -> str | None:
+    """The 'path' record of a pax extended header, if any."""
+    i = 0
+    while i < len(data):
+        sp = data.find(b" ", i)
+        if sp < 0:
+            break
+        n = int(data[i:sp])
+        rec = data[sp + 1:i + n - 1]
+        if rec.startswith(b"path="):
+            return rec[5:].decode("utf-8")
+        i += n
+    return None
+
+
+def iter_members(path: str | Path, chunk: int = 1 << 22) -> Iterator[tuple[str, bytes]]:
+    """Yield (member name, bytes) of every regular file in a tar, in order.
+
+    A lean streaming ustar/pax/GNU reader (our own, rather than ``tarfile``): a shard is read in
+    chunks of ``chunk`` bytes, so memory stays at one chunk (or one member, if larger), and the
+    per-member overhead stays far below the cost of decoding a small image (``tarfile`` builds a
+    TarInfo object per member and costs more than decoding a 16 px PNG)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: shard not found; build it with snakemake")
-    try:
-        tar = tarfile.open(path, "r")
-    except (tarfile.TarError, OSError) as e:
-        raise _corrupt(path, str(e)) from None
-    cur: dict[str, dict[str, bytes]] = {}
-    order: list[str] = []
-    try:
-        with tar:
-            for m in tar:
-                if not m.isfile():
-                    continue
-                base = m.name.rsplit("/", 1)[-1]
-                if "." not in base:
-                    raise _corrupt(path, f"member {m.name!r} has no extension")
-                key, ext = base.split(".", 1)
-                fh = tar.extractfile(m)
-                data = fh.read() if fh is not None else b""
-                if key not in cur:
-                    cur[key] = {}
-                    order.append(key)
-                cur[key][ext] = data
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise _corrupt(path, str(e)) from None
-    for key in order:
-        d = cur[key]
-        img = d.get("png", d.get("jpg", d.get("jpeg")))
-        if img is None or "cls" not in d:
-            raise _corrupt(path, f"sample {key!r} lacks an image or a .cls member")
-        try:
-            label = int(d["cls"].decode().strip())
-        except ValueError:
-            raise _corrupt(path, f"sample {key!r} has a non-integer class {d['cls'][:20]!r}") from None
-        yield key, img, label, d.get("txt", b"").decode("utf-8")
+    long_name: str | None = None
+    with open(path, "rb", buffering=0) as fh:
+        buf, pos = fh.read(chunk), 0
+        while True:
+            if len(buf) - pos < 512:
+                buf, pos = buf[pos:] + fh.read(chunk), 0
+                if len(buf) < 512:
+                    if not buf:
+                        return  # no end-of-archive blocks: accepted, as tarfile does
+                    raise _corrupt(path, "truncated tar header")
+            if buf[pos] == 0 and buf[pos:pos + 512] == _ZERO_BLOCK:
+                return
+            field = buf[pos + 124:pos + 136]
+            try:
+                size = int(field[:11], 8) if field[11] == 0 else _octal(field, path)
+            except ValueError:
+                size = _octal(field, path)
+            if buf[pos + 257:pos + 262] != b"ustar" and buf[pos + 148:pos + 156].strip(b" \0") == b"":
+                raise _corrupt(path, "not a tar archive")
+            end = pos + 512 + size + (-size % 512)
+            if end > len(buf):
+                buf, pos = buf[pos:] + fh.read(max(chunk, end - pos - len(buf) + pos)), 0
+                end = 512 + size + (-size % 512)
+                if end > len(buf):
+                    raise _corrupt(path, "truncated member")
+            typ = buf[pos + 156]
+            if typ in _REGULAR:
+                if long_name is not None:
+                    name, long_name = long_name, None
+                else:
+                    name = buf[pos:pos + 100].split(b"\0", 1)[0].decode("utf-8")
+                    if buf[pos + 345] != 0 and buf[pos + 257:pos + 262] == b"ustar":
+                        name = buf[pos + 345:pos + 500].split(b"\0", 1)[0].decode("utf-8") + "/" + name
+                yield name, buf[pos + 512:pos + 512 + size]
+            elif typ == 76:  # 'L': GNU long name of the next member
+                long_name = buf[pos + 512:pos + 512 + size].split(b"\0", 1)[0].decode("utf-8")
+            elif typ == 120:  # 'x': pax header of the next member
+                long_name = _pax_path(buf[pos + 512:pos + 512 + size]) or long_name
+            # directories, links, global pax headers ('g'): skipped
+            pos = end
 
 
-def decode_image(data: bytes, path: Path | str, key: str, size: int | None, channels: int) -> np.ndarray:
+def iter_samples(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Group consecutive members by key (the file name up to its first dot), as webdataset does."""
+    path = Path(path)
+    key, parts = None, {}
+    for name, data in iter_members(path):
+        base = name.rsplit("/", 1)[-1]
+        dot = base.find(".")
+        if dot <= 0:
+            raise _corrupt(path, f"member {name!r} has no extension")
+        k = base[:dot]
+        if k != key:
+            if key is not None:
+                yield key, parts
+            key, parts = k, {}
+        parts[base[dot + 1:]] = data
+    if key is not None:
+        yield key, parts
+
+
+def unpack_sample(path: str | Path, key: str, d: dict[str, bytes]) -> tuple[bytes, int, str]:
+    """(image bytes, label, text) of a sample, checked."""
+    img = d.get("png") or d.get("jpg") or d.get("jpeg") or d.get("webp")
+    cls = d.get("cls")
+    if img is None or cls is None:
+        raise _corrupt(Path(path), f"sample {key!r} lacks an image or a .cls member")
+    try:
+        label = int(cls)
+    except ValueError:
+        raise _corrupt(Path(path), f"sample {key!r} has a non-integer class {cls[:20]!r}") from None
+    txt = d.get("txt")
+    return img, label, txt.decode("utf-8") if txt else ""
+
+
+def iter_shard(path: str | Path) -> Iterator[tuple[str, bytes, int, str]]:
+    """Yield (key, image bytes, label, text) per sample, validating the layout."""
+    for key, d in iter_samples(path):
+        yield key, *unpack_sample(path, key, d)
+
+
+def decode_pil(data: bytes, path: Path | str, key: str, size: int | None, channels: int):
+    """A PIL image in mode L (channels 1) or RGB, resized to ``size`` x ``size`` when it differs."""
     try:
         img = Image.open(io.BytesIO(data))
         img.load()
     except Exception as e:  # PIL raises many types
         raise _corrupt(Path(path), f"sample {key!r}: image does not decode ({e})") from None
-    img = img.convert("L" if channels == 1 else "RGB")
+    mode = "L" if channels == 1 else "RGB"
+    if img.mode != mode:
+        img = img.convert(mode)
     if size is not None and img.size != (size, size):
         img = img.resize((size, size), Image.BICUBIC)
-    arr = np.asarray(img, dtype=np.uint8)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return arr
+    return img
+
+
+def decode_image(data: bytes, path: Path | str, key: str, size: int | None, channels: int) -> np.ndarray:
+    """uint8 H x W x C array."""
+    arr = np.asarray(decode_pil(data, path, key, size, channels), dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
 
 
 def read_shard(path: str | Path, size: int | None = None, channels: int = 1) -> ShardData:

@@ -15,7 +15,7 @@ def _bad(cfg, mutate):
 
 def test_shipped_configs_are_valid(embedded_cfg, root):
     paper = C.validate(C.load_yaml(root / "config" / "paper.yaml"))
-    assert len(C.runs(paper)) == 46  # the grid's 45 Stable Diffusion configs + real
+    assert len(C.runs(paper)) == 47  # the grid's 45 Stable Diffusion configs, a ViT-L/16 run, real
     assert paper["results"] == "results/paper" and embedded_cfg["results"] == "results"
     assert "sd_cfg2_incap" in C.runs(embedded_cfg) and "real" in C.runs(embedded_cfg)
 
@@ -96,7 +96,16 @@ BAD_CASES = [
      r"models\.sd\.guidance_range.*reversed; write it as \[1, 10\]"),
     ("unimplemented family", lambda c: c["models"]["sd"].update(family="masked_token"),
      r"models\.sd\.family.*'masked_token'.*not implemented yet"),
-    ("unknown option", lambda c: c["classifier"].update(dropout=0.1), r"classifier.*'dropout' was unexpected"),
+    ("unknown option", lambda c: c["classifier"].update(droput=0.1), r"classifier.*'droput' was unexpected"),
+    ("augment as a boolean", lambda c: c["classifier"].update(augment=True), r"classifier\.augment"),
+    ("RandAugment not in timm's syntax", lambda c: c["classifier"]["augment"].update(randaugment="ra2"),
+     r"classifier\.augment"),
+    ("global batch not divisible by the processes", lambda c: c["classifier"].update(gpus=3),
+     r"classifier\.batch_size=128 must be divisible by the 3 processes"),
+    ("run classifier without a tag", lambda c: c["runs"][0].update(classifier={"arch": "vit_tiny_patch16_224"}),
+     r"runs\[0\]\.classifier.*'tag' is a required property"),
+    ("run classifier arch not in timm", lambda c: c["runs"][0].update(classifier={"tag": "l", "arch": "vit_lrg"}),
+     r"config key 'runs\[0\]\.classifier\.arch': timm has no model 'vit_lrg'"),
     ("empty results root", lambda c: c.update(results=""), r"config key 'results'"),
     ("train_size for webdataset", lambda c: c["data"].update(source="webdataset", train_shards="t-{0..1}.tar",
                                                               val_shards="v-{0..1}.tar", class_index="c.json"),
@@ -110,8 +119,8 @@ BAD_CASES = [
      r"config key 'fit\.range'.*2 of its scales.*fit\.min_points is 3"),
     ("run fit range too narrow", lambda c: c["runs"][1].update(fit_range=[250, 499]),
      r"config key 'runs\[1\]\.fit_range'.*1 of its scales"),
-    ("image size the classifier does not take", lambda c: c["data"].update(image_size=28),
-     r"'data\.image_size' and 'classifier\.kwargs'.*28x28.*Input height \(28\)"),
+    ("input size the classifier does not take", lambda c: c["classifier"].update(input_size=28),
+     r"'classifier\.input_size' and 'classifier\.kwargs'.*28x28.*Input height \(28\)"),
     ("typo in classifier kwargs", lambda c: c["classifier"]["kwargs"].update(emb_dim=64),
      r"config key 'classifier\.kwargs'.*unexpected keyword argument 'emb_dim'"),
     ("classifier arch not in timm", lambda c: c["classifier"].update(arch="vit_tinny"),

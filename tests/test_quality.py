@@ -27,9 +27,13 @@ def test_measure_with_a_timm_model():
     from synscale.classifier import build_model
     from synscale.quality import measure
 
-    torch.manual_seed(0)
-    m = build_model("resnet10t", 3, 1)
+    from synscale.classifier import predict, to_input
+
+    m = build_model("resnet10t", 3, 1, seed=0)
     imgs = np.random.default_rng(0).integers(0, 255, (12, 16, 16, 1), dtype=np.uint8)
-    q = measure(m, imgs, np.arange(12) % 3, 3)
+    y = torch.as_tensor(np.arange(12) % 3)
+    lg, y, f = predict(m, [(to_input(imgs[:5]), y[:5]), (to_input(imgs[5:]), y[5:])], features=True)
+    q = measure(lg, f, y.numpy(), 3)
+    assert q["accuracy"] == pytest.approx(float((lg.argmax(1) == y).float().mean()))
     assert 0 <= q["recognizability"] <= 1 and q["diversity"] > 0
     assert len(q["per_class_recognizability"]) == 3

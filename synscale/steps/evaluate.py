@@ -11,11 +11,12 @@ from .. import config as C
 from ..integrity import check
 from ..io import write_json
 from ..provenance import provenance
-from .common import IMAGE_KEYS, load_classes, read_images
+from .common import IMAGE_KEYS, load_classes
 
 log = logging.getLogger("synscale")
 
-KEYS = (*IMAGE_KEYS, "data.ood", "classifier.arch", "classifier.kwargs", "classifier.eval_batch_size")
+KEYS = (*IMAGE_KEYS, "data.ood", *(f"classifier.{k}" for k in (
+    "arch", "kwargs", "dropout", "drop_path", "input_size", "eval_crop_pct", "eval_batch_size", "amp", "workers")))
 OOD_PREFIX = "ood_"
 
 
@@ -44,25 +45,39 @@ def class_subset(spec, n_classes: int, key: str) -> list[int] | None:
 
 
 def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: dict[str, list[str]],
-                      classes_json, out_json, manifests=()) -> dict:
+                      classes_json, out_json, manifests=(), run_classifier: dict | None = None) -> dict:
     """``ood``: name (config key under data.ood, or the embedded sklearn_digits) -> shard paths;
-    ``manifests``: those covering the checkpoint and the real-data shards (checked first)."""
-    from ..classifier import evaluate, load_checkpoint
+    ``manifests``: those covering the checkpoint and the real-data shards (checked first).
+    Images stream through the loader at the classifier's evaluation crop, on the job's device."""
+    from .. import recipe as R
+    from ..classifier import load_checkpoint, predict, scores
+    from ..device import describe, job_device, place, resolve_dtype
+    from ..loader import ShardPart, eval_transform, make_loader
 
     check([ckpt, *val_shards, *(p for paths in ood.values() for p in paths)], manifests)
     t0 = time.time()
-    cc = cfg["classifier"]
+    cc = C.run_classifier(cfg["classifier"], run_classifier)
+    d = cfg["data"]
     n_classes = len(load_classes(classes_json)["names"])
-    model = load_checkpoint(ckpt, cc["arch"], n_classes, cfg["data"]["channels"], cc["kwargs"])
-    bs = cc["eval_batch_size"]
-    va = read_images(val_shards, cfg)
-    out = {"run": run, "scale": scale, "val": evaluate(model, va.images, va.labels, n_classes, bs), "ood": {}}
+    device = job_device()
+    amp = resolve_dtype(cc["amp"], device)
+    model = place(load_checkpoint(ckpt, cc["arch"], n_classes, d["channels"], R.model_kwargs(cc["arch"], cc)),
+                  device)
+    tf = eval_transform(cc["input_size"], d["channels"], cc["eval_crop_pct"])
+
+    def run_on(paths, subset=None):
+        loader = make_loader([ShardPart(str(p)) for p in paths], cc["eval_batch_size"], d["image_size"],
+                             d["channels"], tf, workers=min(cc["workers"], len(paths)),
+                             pin_memory=device.type == "cuda")
+        lg, y, _ = predict(model, loader, amp)
+        return scores(lg, y, n_classes, class_subset=subset)
+
+    out = {"run": run, "scale": scale, "val": run_on(val_shards), "ood": {}}
     for name, paths in ood.items():
-        spec = cfg["data"]["ood"].get(name, {}).get("class_subset")
+        spec = d["ood"].get(name, {}).get("class_subset")
         subset = class_subset(spec, n_classes, f"data.ood.{name}.class_subset")
-        od = read_images(paths, cfg)
-        out["ood"][name] = {**evaluate(model, od.images, od.labels, n_classes, bs, class_subset=subset),
-                            "class_subset": None if subset is None else len(subset)}
+        out["ood"][name] = {**run_on(paths, subset), "class_subset": None if subset is None else len(subset)}
+    out.update(describe(device, amp))
     out["provenance"] = provenance(cfg, wall_time_s=time.time() - t0)
     write_json(out_json, out)
     log.info("%s D=%d: val loss %.4f top-1 %.4f", run, scale, out["val"]["loss"], out["val"]["top1"])
@@ -72,4 +87,5 @@ def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: di
 def main(job) -> dict:
     ood = {k[len(OOD_PREFIX):]: v for k, v in job.input.items() if k.startswith(OOD_PREFIX)}
     return evaluate_at_scale(job.config, job.params["run"], int(job.params["scale"]), job.input["model"],
-                             job.input["val"], ood, job.input["classes"], job.output["out"], job.input["manifests"])
+                             job.input["val"], ood, job.input["classes"], job.output["out"], job.input["manifests"],
+                             run_classifier=job.params.get("classifier"))

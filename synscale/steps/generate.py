@@ -19,7 +19,7 @@ def keys(model: str, testset: bool) -> tuple[str, ...]:
     """A shard depends on the shard size, the test set on its size; both on how the model samples
     (its weights arrive as an input)."""
     size = "generation.testset_per_class" if testset else "generation.shard_size"
-    return ("seed", *IMAGE_KEYS, size, *(f"models.{model}.{k}" for k in ("family", "steps", "batch_size")))
+    return ("seed", *IMAGE_KEYS, size, *(f"models.{model}.{k}" for k in ("family", "steps", "batch_size", "dtype")))
 
 
 def load_prompt_table(path: str | Path, n_classes: int):
@@ -42,6 +42,7 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
     from ..generate import generate_set, shard_labels, testset_labels
     from ..prompts import pick_prompts
     from ..shards import write_manifest
+    from ..device import describe, job_device, place, resolve_dtype
     from ..t2i import load_pipeline
 
     inject_failure(run, shard)
@@ -58,14 +59,16 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
         labels = shard_labels(int(shard), ss, n_classes)
         offset = int(shard) * ss
     prompts = pick_prompts(table, labels, cfg["seed"], run, shard)
-    pipe = load_pipeline(pipe_dir, m["family"], key=f"models.{model}.path")
+    device = job_device()
+    dtype = resolve_dtype(m["dtype"], device)
+    pipe = place(load_pipeline(pipe_dir, m["family"], key=f"models.{model}.path", dtype=dtype), device)
     prog = Progress(f"{run} shard {shard}", len(labels))
     info = generate_set(pipe, out_tar, run, shard, labels, prompts, guidance, m["steps"], m["batch_size"],
                         cfg["seed"], cfg["data"]["image_size"], cfg["data"]["channels"],
                         key_offset=offset, progress=lambda done, tot: prog(done))
     info.pop("seconds")
     man = write_manifest(out_tar, out_manifest, run=run, shard_index=shard, model_dir=str(pipe_dir),
-                         prompt_set=prompt_set, **info,
+                         prompt_set=prompt_set, **info, **describe(device, dtype),
                          provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=time.time() - t0))
     log.info("%s shard %s: %d images, sha256 %s", run, shard, man["count"], man["sha256"][:12])
     return man

@@ -11,34 +11,64 @@ from ..integrity import check, record
 from ..io import write_json
 from ..logs import Progress
 from ..provenance import provenance
-from .common import IMAGE_KEYS, load_classes, read_images
+from .common import IMAGE_KEYS, load_classes
 
 log = logging.getLogger("synscale")
 
 KEYS = ("seed", *IMAGE_KEYS, "reference_classifier")
 # what reading the reference classifier depends on (rule quality)
-MODEL_KEYS = (*IMAGE_KEYS, "reference_classifier.arch", "reference_classifier.kwargs")
+MODEL_KEYS = (*IMAGE_KEYS, *(f"reference_classifier.{k}" for k in (
+    "arch", "kwargs", "input_size", "eval_crop_pct", "amp", "workers", "batch_size")))
+
+
+def recipe(rc: dict):
+    """The reference classifier's recipe: the classifiers' training code with AdamW, softmax
+    cross-entropy, 5% warm-up and cosine decay over ``steps``, on one process."""
+    from .. import recipe as R
+
+    cc = {"batch_size": rc["batch_size"], "max_device_batch": rc["batch_size"], "nodes": 1, "gpus": 1,
+          "optimizer": {"name": "adamw", "betas": [0.9, 0.999], "eps": 1e-8}, "lr": rc["lr"],
+          "weight_decay": rc["weight_decay"], "warmup_lr": 1e-6, "min_lr": 0.0, "loss": "ce",
+          "label_smoothing": 0.0, "mixup": 0.0, "input_size": rc["input_size"], "augment": rc["augment"]}
+    return R.build(cc, iters=rc["steps"], warmup=max(1, rc["steps"] // 20))
+
+
+def reference_loader(cfg: dict, shards, device):
+    from ..loader import ShardPart, eval_transform, make_loader
+
+    rc, d = cfg["reference_classifier"], cfg["data"]
+    return make_loader([ShardPart(str(p)) for p in shards], rc["batch_size"], d["image_size"], d["channels"],
+                       eval_transform(rc["input_size"], d["channels"], rc["eval_crop_pct"]),
+                       workers=min(rc["workers"], len(shards)), pin_memory=device.type == "cuda")
 
 
 def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt, out_metrics,
                     manifests=()) -> dict:
-    from ..classifier import build_model, evaluate, save_checkpoint, train
+    from ..classifier import build_model, predict, save_checkpoint, scores, train_loop
+    from ..device import describe, job_device, place, resolve_dtype
+    from ..loader import ShardPart, make_loader, train_transform
 
     check([*train_shards, *val_shards], manifests)
     t0 = time.time()
-    rc = cfg["reference_classifier"]
+    rc, d = cfg["reference_classifier"], cfg["data"]
     n_classes = len(load_classes(classes_json)["names"])
     seed = C.seed_for(cfg["seed"], "reference")
-    tr = read_images(train_shards, cfg)
-    va = read_images(val_shards, cfg)
-    model = build_model(rc["arch"], n_classes, cfg["data"]["channels"], rc["kwargs"], seed=seed)
-    p = Progress("reference classifier", rc["steps"])
-    stats = train(model, tr.images, tr.labels, rc["steps"], max(1, rc["steps"] // 20), rc["batch_size"],
-                  rc["lr"], rc["weight_decay"], seed, 0.0, rc["augment"], progress=lambda s, v: p(s + 1, v))
-    ev = evaluate(model, va.images, va.labels, n_classes)
+    device = job_device()
+    amp = resolve_dtype(rc["amp"], device)
+    r = recipe(rc)
+    model = place(build_model(rc["arch"], n_classes, d["channels"], rc["kwargs"], seed=seed), device)
+    loader = make_loader([ShardPart(str(p)) for p in train_shards], r.micro_batch, d["image_size"], d["channels"],
+                         train_transform(rc["input_size"], d["channels"], rc["augment"]), train=True, seed=seed,
+                         workers=min(rc["workers"], len(train_shards)), pin_memory=device.type == "cuda")
+    p = Progress("reference classifier", r.iters)
+    stats = train_loop(model, loader, r, n_classes, seed, amp, progress=lambda s, v: p(s + 1, v))
+    lg, y, _ = predict(model, reference_loader(cfg, val_shards, device), amp)
+    ev = scores(lg, y, n_classes)
+    model.cpu()
     save_checkpoint(model, out_ckpt, {"arch": rc["arch"], "kwargs": rc["kwargs"], "num_classes": n_classes})
     out = {"val_top1": ev["top1"], "val_loss": ev["loss"], "per_class_top1": ev["per_class_top1"], **stats,
-           "arch": rc["arch"], "n_train": len(tr), "files": {Path(out_ckpt).name: record(out_ckpt)},
+           "recipe": r.as_dict(), "arch": rc["arch"], **describe(device, amp),
+           "files": {Path(out_ckpt).name: record(out_ckpt)},
            "provenance": provenance(cfg, seeds={"reference": seed}, wall_time_s=time.time() - t0)}
     write_json(out_metrics, out)
     log.info("reference classifier val top-1 %.4f", ev["top1"])
@@ -46,11 +76,15 @@ def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt,
 
 
 def load_reference(cfg: dict, ckpt, n_classes: int):
+    """(model on the job's device, device, autocast dtype)."""
     from ..classifier import load_checkpoint
+    from ..device import job_device, place, resolve_dtype
 
     rc = cfg["reference_classifier"]
-    return load_checkpoint(ckpt, rc["arch"], n_classes, cfg["data"]["channels"], rc["kwargs"],
-                           key="reference_classifier.path")
+    device = job_device()
+    model = load_checkpoint(ckpt, rc["arch"], n_classes, cfg["data"]["channels"], rc["kwargs"],
+                            key="reference_classifier.path")
+    return place(model, device), device, resolve_dtype(rc["amp"], device)
 
 
 def main(job) -> dict:

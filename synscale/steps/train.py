@@ -1,5 +1,7 @@
 """Step of rule ``train_classifier``: a classifier trained from scratch on the first D images of a
-run, in ``classifier.gpus`` data-parallel processes (gloo CPU processes where there is no GPU)."""
+run with the Table A1 recipe (``synscale.recipe``), streaming its shards, on
+``classifier.nodes x classifier.gpus`` processes (``synscale.launch``; gloo CPU processes where
+there is no GPU), resumable from its last checkpoint."""
 from __future__ import annotations
 
 import logging
@@ -7,68 +9,90 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from .. import config as C
 from ..integrity import check, record
 from ..io import read_json, write_json
 from ..logs import Progress
 from ..provenance import provenance
-from .common import IMAGE_KEYS, load_classes, read_images, set_threads
+from .common import IMAGE_KEYS, load_classes, set_threads
 
 log = logging.getLogger("synscale")
 
-KEYS = ("seed", *IMAGE_KEYS, *(f"classifier.{k}" for k in (
-    "arch", "kwargs", "batch_size", "lr", "weight_decay", "label_smoothing", "augment", "gpus",
-    "checkpoint_every", "schedule")))
+# classifier keys that shape training (not eval_batch_size, which only evaluation reads)
+CLASSIFIER_KEYS = ("arch", "kwargs", "batch_size", "max_device_batch", "lr", "weight_decay", "optimizer",
+                   "warmup_lr", "min_lr", "loss", "label_smoothing", "mixup", "dropout", "drop_path", "augment",
+                   "input_size", "amp", "nodes", "gpus", "workers", "shuffle_buffer", "checkpoint_every", "schedule")
+KEYS = ("seed", *IMAGE_KEYS, "data.shard_size", "generation.shard_size",
+        *(f"classifier.{k}" for k in CLASSIFIER_KEYS))
+
+
+def resume_path(out_ckpt: str | Path) -> Path:
+    return Path(str(out_ckpt) + ".resume")
 
 
 def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path], classes_json,
                    out_ckpt: str | Path, out_json: str | Path, threads: int = 1,
-                   manifests: Sequence[str | Path] = ()) -> dict:
-    """``manifests``: the manifests covering ``shards`` (checked before training)."""
-    from .. import distributed
+                   manifests: Sequence[str | Path] = (), run_classifier: dict | None = None) -> dict:
+    """``manifests``: the manifests covering ``shards`` (checked before training);
+    ``run_classifier``: the run's own classifier (``runs[].classifier``: arch, kwargs)."""
+    from ..launch import launch
 
     check(shards, manifests)
-    world = cfg["classifier"]["gpus"]
-    per_proc = max(1, int(threads) // world)
-    distributed.run(_train_job, world, cfg, run, scale, list(map(str, shards)), str(classes_json),
-                    str(out_ckpt), str(out_json), per_proc, threads_per_process=per_proc)
+    cc = C.run_classifier(cfg["classifier"], run_classifier)
+    per_proc = max(1, int(threads) // cc["gpus"])
+    spec = {"config": cfg, "classifier": cc, "run": run, "scale": int(scale), "shards": list(map(str, shards)),
+            "classes": str(classes_json), "out_ckpt": str(out_ckpt), "out_json": str(out_json), "threads": per_proc}
+    launch(spec, str(out_ckpt) + ".job.json", cc["nodes"], cc["gpus"], per_proc)
     return read_json(out_json)
 
 
-def _train_job(rank: int, world: int, cfg: dict, run: str, scale: int, shards: list[str],
-               classes_json: str, out_ckpt: str, out_json: str, threads: int) -> None:
-    from ..classifier import build_model, save_checkpoint, train
-    from ..distributed import device_for
+def train_job(rank: int, world: int, spec: dict) -> None:
+    """One process of a training job (``synscale.launch.worker``)."""
+    from .. import recipe as R
+    from ..classifier import build_model, load_resume, resume_identity, save_checkpoint, train_loop
+    from ..device import describe, job_device, place, resolve_dtype
+    from ..loader import make_loader, prefix_parts, train_transform
 
-    set_threads(threads)
+    cfg, cc, run, scale = spec["config"], spec["classifier"], spec["run"], spec["scale"]
+    set_threads(spec["threads"])
     t0 = time.time()
-    cc = cfg["classifier"]
-    n_classes = len(load_classes(classes_json)["names"])
-    data = read_images(shards, cfg, limit=scale)
-    iters, warm = C.iterations(scale, cc["schedule"])
+    recipe = R.build(cc, scale)
+    if world != recipe.world:
+        raise RuntimeError(f"{world} processes started, but classifier.nodes x classifier.gpus = {recipe.world}")
+    device = job_device()
+    amp = resolve_dtype(cc["amp"], device)
+    n_classes = len(load_classes(spec["classes"])["names"])
+    shard_size = cfg["data"]["shard_size"] if run.split("-")[0] == C.REAL else cfg["generation"]["shard_size"]
+    parts = prefix_parts(spec["shards"], scale, shard_size)
     seed = C.seed_for(cfg["seed"], "train", run, scale)
-    model = build_model(cc["arch"], n_classes, cfg["data"]["channels"], cc["kwargs"], seed=seed)
-    model.to(device_for(rank))
-    p = Progress(f"train {run} D={scale}", iters)
-    resume = Path(str(out_ckpt) + ".resume")
-    stats = train(model, data.images, data.labels, iters, warm, cc["batch_size"], cc["lr"],
-                  cc["weight_decay"], seed, cc["label_smoothing"], cc["augment"],
-                  resume_path=resume, checkpoint_every=cc["checkpoint_every"],
-                  progress=(lambda s, v: p(s + 1, v)) if rank == 0 else None, rank=rank, world_size=world)
+    model = build_model(cc["arch"], n_classes, cfg["data"]["channels"], R.model_kwargs(cc["arch"], cc), seed=seed)
+    model = place(model, device)
+    resume = resume_path(spec["out_ckpt"])
+    state = load_resume(resume, resume_identity(recipe, seed, world))
+    start = state["step"] if state else 0
+    del state
+    loader = make_loader(parts, recipe.micro_batch, cfg["data"]["image_size"], cfg["data"]["channels"],
+                         train_transform(recipe.input_size, cfg["data"]["channels"], recipe.augment), train=True,
+                         seed=seed, rank=rank, world=world, start_batch=start * recipe.accum, workers=cc["workers"],
+                         shuffle_buffer=cc["shuffle_buffer"], pin_memory=device.type == "cuda")
+    p = Progress(f"train {run} D={scale}", recipe.iters)
+    stats = train_loop(model, loader, recipe, n_classes, seed, amp, resume_path=resume,
+                       checkpoint_every=cc["checkpoint_every"],
+                       progress=(lambda s, v: p(s + 1, v)) if rank == 0 else None, rank=rank, world_size=world)
     if rank != 0:
         return
     model.cpu()
-    meta = {"run": run, "scale": scale, "arch": cc["arch"], "kwargs": cc["kwargs"], "num_classes": n_classes}
-    save_checkpoint(model, out_ckpt, meta)
-    out = {**meta, **stats, "class_counts": np.bincount(data.labels, minlength=n_classes).tolist(),
-           "files": {Path(out_ckpt).name: record(out_ckpt)},
+    meta = {"run": run, "scale": scale, "arch": cc["arch"], "kwargs": R.model_kwargs(cc["arch"], cc),
+            "num_classes": n_classes}
+    save_checkpoint(model, spec["out_ckpt"], meta)
+    out = {**meta, **stats, "recipe": recipe.as_dict(), **describe(device, amp),
+           "files": {Path(spec["out_ckpt"]).name: record(spec["out_ckpt"])},
            "provenance": provenance(cfg, seeds={"train": seed}, wall_time_s=time.time() - t0)}
-    write_json(out_json, out)
+    write_json(spec["out_json"], out)
+    resume.unlink(missing_ok=True)
 
 
 def main(job) -> dict:
     return train_at_scale(job.config, job.params["run"], int(job.params["scale"]), job.input["shards"],
                           job.input["classes"], job.output["model"], job.output["info"], threads=job.threads,
-                          manifests=job.input["manifests"])
+                          manifests=job.input["manifests"], run_classifier=job.params.get("classifier"))

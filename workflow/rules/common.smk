@@ -149,8 +149,10 @@ def t2i_dir(model):
 
 
 def shards_for(run, scale):
-    """Training shards of run at scale: a prefix, so scales nest."""
+    """Training shards of run at scale: a prefix, so scales nest (runs that differ only in their
+    classifier tag share them)."""
     scale = int(scale)
+    run = C.data_name(run)
     if run == C.REAL:
         return real_train_shards(math.ceil(scale / REAL_SHARD))
     n = C.shard_count(scale, GEN_SHARD)
@@ -183,6 +185,26 @@ def run_of(wildcards):
         ) from None
 
 
+# the image sets of the runs: runs that differ only in their classifier share one
+DATA_RUNS = {}
+for _r in RUNS.values():
+    DATA_RUNS.setdefault(_r.data, _r)
+
+
+def data_run(wildcards):
+    """The run whose images a generation / quality job makes or reads."""
+    try:
+        return DATA_RUNS[wildcards.run]
+    except KeyError:
+        raise WorkflowError(
+            f"'{wildcards.run}' is not the image set of a run of this config (configured: {', '.join(DATA_RUNS)})"
+        ) from None
+
+
+def quality_json(run):
+    return f"{RES}/quality/{C.data_name(run)}.json"
+
+
 def run_params(wildcards):
     r = run_of(wildcards)
     return {"name": r.name, "model": r.model, "guidance": r.guidance, "prompt": r.prompt,
@@ -212,8 +234,8 @@ def final_targets():
         else:
             out += [f"{RES}/eval/{name}/n{s}.json" for s in run.scales]
         if not run.is_real:
-            out.append(f"{RES}/quality/{name}.json")
-    return out
+            out.append(quality_json(name))
+    return sorted(set(out), key=out.index)
 
 
 # ---------------------------------------------------------------- cluster resources
@@ -224,9 +246,32 @@ def runtime_generate(wildcards, attempt):
     return int(10 + RESOURCES["generate_minutes_per_1k_images"] * n / 1000) * attempt
 
 
+def run_classifier(wildcards):
+    """The classifier section of a run (its runs[].classifier in place)."""
+    return C.run_classifier(CFG["classifier"], run_of(wildcards).classifier)
+
+
 def runtime_train(wildcards, attempt):
     iters, _ = C.iterations(int(wildcards.scale), CFG["classifier"]["schedule"])
     return int(10 + RESOURCES["train_minutes_per_1k_iters"] * iters / 1000) * attempt
+
+
+def train_resources(key):
+    """SLURM requests of a training job: one node with `gpus` GPUs (--gpus), or `nodes` nodes with
+    `gpus` GPUs each (--nodes, --gres=gpu:G; SLURM's default of one task per node is the one
+    srun task per node that starts torchrun)."""
+
+    def get(wildcards):
+        cc = run_classifier(wildcards)
+        if key == "nodes":
+            return cc["nodes"]
+        if key == "gpu":
+            return cc["gpus"] if cc["nodes"] == 1 else 0
+        if key == "gres":
+            return f"gpu:{cc['gpus']}" if cc["nodes"] > 1 else ""
+        raise KeyError(key)
+
+    return get
 
 
 def runtime_t2i(wildcards, attempt):

@@ -8,7 +8,12 @@ rule evaluate:
         config=job_config(EVALUATE_STEP.KEYS),
         run="{run}",
         scale="{scale}",
+        classifier=lambda w: run_of(w).classifier or {},
     threads: THREADS
+    resources:
+        gpu=1,
+        cpus_per_task=lambda w, threads: threads,
+        mem_mb=mem_mb,
     log:
         "logs/evaluate/{run}/n{scale}.log",
     script:

@@ -2,7 +2,7 @@
 rule fit:
     input:
         evals=lambda w: [f"{RES}/eval/{w.run}/n{s}.json" for s in run_of(w).scales],
-        quality=lambda w: [] if w.run == C.REAL else [f"{RES}/quality/{w.run}.json"],
+        quality=lambda w: [] if run_of(w).is_real else [quality_json(w.run)],
     output:
         json=f"{RES}/scaling/{{run}}.json",
         png=report(f"{RES}/scaling/{{run}}.png", caption="../report/scaling.rst", category="Scaling"),

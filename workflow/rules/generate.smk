@@ -1,14 +1,14 @@
 # Synthetic image shards (pure functions of run, shard index and seed) and the synthetic test set.
 rule generate_shard:
     input:
-        model=lambda w: t2i_dir(run_of(w).model),
-        prompts=lambda w: f"{RES}/prompts/{run_of(w).prompt}.parquet",
+        model=lambda w: t2i_dir(data_run(w).model),
+        prompts=lambda w: f"{RES}/prompts/{data_run(w).prompt}.parquet",
         classes=lambda w: classes_json(),
     output:
         tar=f"{RES}/shards/{{run}}/shard-{{shard}}.tar",
         manifest=f"{RES}/shards/{{run}}/shard-{{shard}}.json",
     params:
-        config=lambda w: job_config(GENERATE_STEP.keys(run_of(w).model, testset=False)),
+        config=lambda w: job_config(GENERATE_STEP.keys(data_run(w).model, testset=False)),
         run="{run}",
         shard="{shard}",
     priority: 50
@@ -26,14 +26,14 @@ rule generate_shard:
 
 rule generate_testset:
     input:
-        model=lambda w: t2i_dir(run_of(w).model),
-        prompts=lambda w: f"{RES}/prompts/{run_of(w).prompt}.parquet",
+        model=lambda w: t2i_dir(data_run(w).model),
+        prompts=lambda w: f"{RES}/prompts/{data_run(w).prompt}.parquet",
         classes=lambda w: classes_json(),
     output:
         tar=f"{RES}/testsets/{{run}}.tar",
         manifest=f"{RES}/testsets/{{run}}.json",
     params:
-        config=lambda w: job_config(GENERATE_STEP.keys(run_of(w).model, testset=True)),
+        config=lambda w: job_config(GENERATE_STEP.keys(data_run(w).model, testset=True)),
         run="{run}",
         shard="test",
     priority: 50

@@ -11,6 +11,10 @@ rule quality:
         config=job_config(QUALITY_STEP.KEYS),
         run="{run}",
     threads: THREADS
+    resources:
+        gpu=1,
+        cpus_per_task=lambda w, threads: threads,
+        mem_mb=mem_mb,
     log:
         "logs/quality/{run}.log",
     script:

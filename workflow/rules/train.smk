@@ -11,9 +11,12 @@ rule train_classifier:
         config=job_config(TRAIN_STEP.KEYS),
         run="{run}",
         scale="{scale}",
+        classifier=lambda w: run_of(w).classifier or {},
     threads: max(THREADS, TRAIN_GPUS)
     resources:
-        gpu=TRAIN_GPUS,
+        nodes=train_resources("nodes"),
+        gpu=train_resources("gpu"),
+        gres=train_resources("gres"),
         cpus_per_task=lambda w, threads: threads,
         mem_mb=mem_mb,
         runtime=runtime_train,

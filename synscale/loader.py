@@ -1,0 +1,206 @@
+"""Streaming shards into training and evaluation: a ``torch.utils.data.IterableDataset`` over
+webdataset shards, read by ``DataLoader`` worker processes that decode and augment, so a job's
+memory does not grow with the number of images D.
+
+Who reads what. A job's ``world`` ranks each run ``W`` loader workers: ``S = world * W`` slots,
+slot ``rank * W + worker``. When there are at least ``S`` shards, each slot reads its own shards
+(every epoch the shard order is reshuffled from the seed and shard ``p`` of it goes to slot
+``p % S``); with fewer shards (small D), every slot reads all of them and keeps every ``S``-th
+sample. Real-data and synthetic shards go through this same reader.
+
+Training streams never end: each slot loops over epochs, shuffles its samples through a seeded
+buffer of ``shuffle_buffer`` samples and yields full micro-batches; the training loop takes as many
+as its iteration count needs. A slot's stream is a pure function of (seed, slot, S), and each
+sample's augmentation is seeded by (seed, slot, its position in the stream), so a resumed job
+(``start_batch``: micro-batches this rank already consumed) skips what it has seen without decoding
+it and then sees exactly what an uninterrupted job would have seen.
+
+Evaluation streams make one pass, in shard order within a slot, with the last batch partial.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from .config import seed_for
+from .shards import decode_pil, iter_shard
+
+
+@dataclass(frozen=True)
+class ShardPart:
+    """The first ``take`` samples of a shard (None: all of them)."""
+    path: str
+    take: int | None = None
+
+
+def prefix_parts(shards: Sequence[str | Path], limit: int, shard_size: int) -> list[ShardPart]:
+    """The shards holding the first ``limit`` samples of a run whose shards hold ``shard_size``
+    samples each: all of every shard but the last, which gives what is left."""
+    need = math.ceil(limit / shard_size)
+    if len(shards) < need:
+        raise ValueError(f"{limit} samples need {need} shards of {shard_size}, but {len(shards)} were given")
+    return [ShardPart(str(p), min(shard_size, limit - i * shard_size)) for i, p in enumerate(shards[:need])]
+
+
+def _slot() -> tuple[int, int]:
+    info = get_worker_info()
+    return (0, 1) if info is None else (info.id, info.num_workers)
+
+
+class ShardStream(IterableDataset):
+    """Batches ``(x, y)``: ``x`` the transformed images stacked (a float tensor), or, without a
+    transform, the decoded uint8 images as an N x H x W x C tensor; ``y`` the labels."""
+
+    def __init__(self, parts: Sequence[ShardPart], batch_size: int, size: int | None, channels: int,
+                 transform: Callable | None = None, train: bool = False, seed: int = 0, rank: int = 0,
+                 world: int = 1, start_batch: int = 0, shuffle_buffer: int = 1000):
+        if not parts:
+            raise ValueError("no shards to read")
+        self.parts = list(parts)
+        self.batch_size, self.size, self.channels = batch_size, size, channels
+        self.transform, self.train, self.seed = transform, train, seed
+        self.rank, self.world, self.start_batch = rank, world, start_batch
+        self.shuffle_buffer = max(1, shuffle_buffer)
+
+    # -- raw samples (undecoded)
+    def _read(self, part: ShardPart) -> Iterator[tuple[str, bytes, int]]:
+        n = 0
+        for key, img, label, _ in iter_shard(part.path):
+            if part.take is not None and n >= part.take:
+                return
+            yield key, img, label
+            n += 1
+        if part.take is not None and n < part.take:
+            raise ValueError(f"{part.path}: holds {n} samples, fewer than the {part.take} this job needs "
+                             "(every shard but the last must hold the configured shard size: "
+                             "data.shard_size for real data, generation.shard_size for generated)")
+
+    def _mine(self, order: Sequence[int], slot: int, slots: int) -> Iterator[tuple[str, bytes, int]]:
+        if len(order) >= slots:
+            for p, j in enumerate(order):
+                if p % slots == slot:
+                    yield from self._read(self.parts[j])
+        else:
+            pos = 0
+            for j in order:
+                for item in self._read(self.parts[j]):
+                    if pos % slots == slot:
+                        yield item
+                    pos += 1
+
+    def _train_items(self, slot: int, slots: int) -> Iterator[tuple[str, bytes, int]]:
+        epoch = 0
+        while True:
+            rng = random.Random(seed_for(self.seed, "epoch", epoch, slots))
+            order = list(range(len(self.parts)))
+            rng.shuffle(order)
+            brng = random.Random(seed_for(self.seed, "buffer", epoch, slot, slots))
+            buf: list = []
+            got = 0
+            for item in self._mine(order, slot, slots):
+                got += 1
+                if len(buf) < self.shuffle_buffer:
+                    buf.append(item)
+                    continue
+                i = brng.randrange(len(buf))
+                buf[i], item = item, buf[i]
+                yield item
+            brng.shuffle(buf)
+            yield from buf
+            if not got:
+                raise ValueError(f"loader slot {slot} of {slots} has no samples; use fewer loader workers")
+            epoch += 1
+
+    # -- decoding
+    def _decode(self, items: list, aug_base: int | None, first: int) -> tuple[torch.Tensor, torch.Tensor]:
+        xs = []
+        for i, (key, img, _label) in enumerate(items):
+            pil = decode_pil(img, "shard", key, self.size, self.channels)
+            if self.transform is None:
+                a = np.asarray(pil, dtype=np.uint8)
+                xs.append(torch.from_numpy(a[:, :, None] if a.ndim == 2 else a))
+                continue
+            if aug_base is not None:  # each sample's augmentation depends only on its stream position
+                s = (aug_base + first + i) & 0x7FFFFFFF
+                random.seed(s)  # RandomResizedCrop, RandAugment's magnitudes
+                np.random.seed(s)  # RandAugment's choice of ops
+                torch.manual_seed(s)  # flips
+            xs.append(self.transform(pil))
+        y = torch.tensor([label for _, _, label in items], dtype=torch.long)
+        return torch.stack(xs), y
+
+    def __iter__(self):
+        wid, workers = _slot()
+        slot, slots = self.rank * workers + wid, self.world * workers
+        bs = self.batch_size
+        if not self.train:
+            items = []
+            for item in self._mine(range(len(self.parts)), slot, slots):
+                items.append(item)
+                if len(items) == bs:
+                    yield self._decode(items, None, 0)
+                    items = []
+            if items:
+                yield self._decode(items, None, 0)
+            return
+        # micro-batches of this rank are dealt round-robin over its workers: batch b comes from
+        # worker b % workers, so this worker already delivered the ones below start_batch
+        skip = max(0, -(-(self.start_batch - wid) // workers))
+        aug_base = seed_for(self.seed, "augment", slot, slots) & 0x7FFFFFFF
+        stream = self._train_items(slot, slots)
+        for _ in range(skip * bs):
+            next(stream)
+        made = skip * bs
+        while True:
+            items = [next(stream) for _ in range(bs)]
+            yield self._decode(items, aug_base, made)
+            made += bs
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)
+
+
+def make_loader(parts: Sequence[ShardPart], batch_size: int, size: int | None, channels: int,
+                transform: Callable | None = None, train: bool = False, seed: int = 0, rank: int = 0,
+                world: int = 1, start_batch: int = 0, workers: int = 0, shuffle_buffer: int = 1000,
+                pin_memory: bool = False) -> DataLoader:
+    ds = ShardStream(parts, batch_size, size, channels, transform, train, seed, rank, world, start_batch,
+                     shuffle_buffer)
+    kw = {"prefetch_factor": 4, "persistent_workers": False, "worker_init_fn": _worker_init} if workers else {}
+    return DataLoader(ds, batch_size=None, num_workers=workers, pin_memory=pin_memory, **kw)
+
+
+# --------------------------------------------------------------------------- transforms
+
+
+def train_transform(input_size: int, channels: int, augment: dict | None):
+    """timm's ImageNet training transform (RandomResizedCrop, flip, RandAugment), or just the
+    resize and normalisation when ``augment`` is None. Pixels are mapped to [-1, 1]."""
+    from timm.data import create_transform
+
+    mean = std = (0.5,) * channels
+    if not augment:
+        return eval_transform(input_size, channels, 1.0)
+    return create_transform(input_size=(channels, input_size, input_size), is_training=True,
+                            scale=tuple(augment["crop_scale"]), ratio=tuple(augment["crop_ratio"]),
+                            hflip=augment["hflip"], vflip=0.0, color_jitter=None,
+                            auto_augment=augment["randaugment"], interpolation="bicubic", mean=mean, std=std,
+                            re_prob=0.0)
+
+
+def eval_transform(input_size: int, channels: int, crop_pct: float):
+    """Resize the shorter side to ``input_size / crop_pct`` and centre-crop ``input_size``
+    (224 from 256 px: crop_pct 0.875), then normalise to [-1, 1]."""
+    from timm.data import create_transform
+
+    return create_transform(input_size=(channels, input_size, input_size), is_training=False,
+                            crop_pct=crop_pct, interpolation="bicubic", mean=(0.5,) * channels,
+                            std=(0.5,) * channels)
