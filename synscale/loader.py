@@ -124,7 +124,7 @@ class ShardStream(IterableDataset):
         for i, (key, img, _label) in enumerate(items):
             pil = decode_pil(img, "shard", key, self.size, self.channels)
             if self.transform is None:
-                a = np.asarray(pil, dtype=np.uint8)
+                a = np.array(pil, dtype=np.uint8)
                 xs.append(torch.from_numpy(a[:, :, None] if a.ndim == 2 else a))
                 continue
             if aug_base is not None:  # each sample's augmentation depends only on its stream position
@@ -138,6 +138,11 @@ class ShardStream(IterableDataset):
 
     def __iter__(self):
         wid, workers = _slot()
+        if self.train:
+            # DataLoader asks its workers in turn, starting with worker 0; in the whole stream batch
+            # b comes from logical worker b % workers, so a loader resumed at start_batch maps its
+            # worker 0 to logical worker start_batch % workers
+            wid = (wid + self.start_batch) % workers
         slot, slots = self.rank * workers + wid, self.world * workers
         bs = self.batch_size
         if not self.train:

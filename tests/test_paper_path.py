@@ -84,7 +84,7 @@ def test_external_weights_and_prompt_models_were_used(built):
 
 def test_class_subset_logits_are_masked(built):
     """The OOD set covering classes 1 and 3 is scored over those two classes only."""
-    from synscale.classifier import load_checkpoint, logits
+    from synscale.classifier import load_checkpoint
     from synscale.shards import read_shards
 
     wd, res, cfgfile = built
@@ -96,10 +96,16 @@ def test_class_subset_logits_are_masked(built):
     # recompute by hand from the checkpoint
     from braceexpand import braceexpand
 
+    from PIL import Image
+
+    from synscale.loader import eval_transform
+
     data = read_shards(list(braceexpand(cfg["data"]["ood"]["digits_subset"]["shards"])), size=32, channels=3)
     cc = cfg["classifier"]
     model = load_checkpoint(res / "checkpoints" / "real" / "n240" / "model.pt", cc["arch"], 4, 3, cc["kwargs"])
-    lg = logits(model, data.images)
+    tf = eval_transform(28, 3, 0.875)  # resize 32, centre crop 28
+    with torch.no_grad():
+        lg = model(torch.stack([tf(Image.fromarray(im)) for im in data.images]))
     masked = lg[:, [1, 3]]
     y = torch.as_tensor(np.where(data.labels == 1, 0, 1))
     loss = torch.nn.functional.cross_entropy(masked, y).item()
@@ -109,6 +115,45 @@ def test_class_subset_logits_are_masked(built):
     # unmasked, the loss would be larger: the other classes take probability mass
     full = torch.nn.functional.cross_entropy(lg, torch.as_tensor(data.labels)).item()
     assert full > loss
+
+
+def test_training_ran_the_recipe_on_two_processes(built):
+    """classifier.gpus: 2 through a real snakemake run: torchrun starts 2 gloo CPU processes, each
+    taking 8 images per pass and accumulating 2 passes per step of the global batch of 32."""
+    wd, res, cfgfile = built
+    info = json.loads((res / "checkpoints" / "real" / "n240" / "train.json").read_text())
+    assert info["processes"] == 2 and info["accumulation"] == 2 and info["micro_batch"] == 8
+    assert info["global_batch"] == 32 and info["resumed_from"] == 0
+    assert info["recipe"]["loss"] == "bce" and info["recipe"]["mixup"] == 0.5
+    assert info["kwargs"]["drop_path_rate"] == 0.1 and info["kwargs"]["proj_drop_rate"] == 0.1
+    log = (wd / "logs" / "train" / "real" / "n240.log").read_text()
+    assert "launching 1 x 2 processes" in log and "torch.distributed.run" in log
+    assert not list((res / "checkpoints").rglob("*.resume")) and not list((res / "checkpoints").rglob("*.job.json"))
+
+
+def test_gpu_jobs_record_the_device_they_ran_on(built):
+    """Every job of a GPU-requesting rule records the device its models ran on: here, where no GPU
+    is visible, the CPU in float32 (the configured float16 / bfloat16 apply on GPUs)."""
+    from synscale.device import job_device
+
+    wd, res, cfgfile = built
+    here = str(job_device())
+    outputs = [res / "shards" / "sd_cfg2_incap" / "shard-00000.json", res / "testsets" / "sd_cfg2_incap.json",
+               res / "quality" / "sd_cfg2_incap.json", res / "eval" / "real" / "n60.json",
+               res / "checkpoints" / "sd_cfg2_incap" / "n40" / "train.json"]
+    for p in outputs:
+        d = json.loads(p.read_text())
+        assert (d["device"], d["dtype"]) == (here, "float32"), p
+
+
+def test_a_run_with_its_own_classifier_shares_the_images(built):
+    wd, res, cfgfile = built
+    ev = json.loads((res / "eval" / "sd_cfg2_incap-wide" / "n80.json").read_text())
+    assert ev["run"] == "sd_cfg2_incap-wide" and ev["val"]["n"] == 80
+    info = json.loads((res / "checkpoints" / "sd_cfg2_incap-wide" / "n80" / "train.json").read_text())
+    assert info["arch"] == "vit_tiny_patch16_224" and info["kwargs"]["embed_dim"] == 48 and info["processes"] == 1
+    assert not (res / "shards" / "sd_cfg2_incap-wide").exists()  # trained on sd_cfg2_incap's shards
+    assert not (res / "quality" / "sd_cfg2_incap-wide.json").exists()
 
 
 def test_nothing_pending_after_build(built):
