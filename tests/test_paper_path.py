@@ -95,7 +95,6 @@ def test_class_subset_logits_are_masked(built):
     assert sub["per_class_top1"][0] is None and sub["per_class_top1"][2] is None
     # recompute by hand from the checkpoint
     from braceexpand import braceexpand
-
     from PIL import Image
 
     from synscale.loader import eval_transform

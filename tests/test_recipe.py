@@ -68,7 +68,8 @@ def test_augmentation_is_randaugment_2_15(paper):
     crop = next(t for t in tf if isinstance(t, RandomResizedCropAndInterpolation))
     assert crop.size == (224, 224) and crop.scale == (0.08, 1.0)
     ra = next(t for t in tf if isinstance(t, RandAugment))
-    assert ra.num_layers == 2 and {op.magnitude for op in ra.ops} == {15} and {op.magnitude_max for op in ra.ops} == {15}
+    assert ra.num_layers == 2
+    assert {op.magnitude for op in ra.ops} == {15} and {op.magnitude_max for op in ra.ops} == {15}
     flip = next(t for t in tf if type(t).__name__ == "RandomHorizontalFlip")
     assert flip.p == 0.5
     ev = eval_transform(224, 3, 0.875).transforms

@@ -39,10 +39,10 @@ def load_prompt_table(path: str | Path, n_classes: int):
 def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt_table: str | Path,
              classes_json: str | Path, out_tar: str | Path, out_manifest: str | Path) -> dict:
     """Generate shard ``shard`` (an int) or the synthetic test set (shard == 'test')."""
+    from ..device import describe, job_device, place, resolve_dtype
     from ..generate import generate_set, shard_labels, testset_labels
     from ..prompts import pick_prompts
     from ..shards import write_manifest
-    from ..device import describe, job_device, place, resolve_dtype
     from ..t2i import load_pipeline
 
     inject_failure(run, shard)
