@@ -120,20 +120,24 @@ class ShardStream(IterableDataset):
 
     # -- decoding
     def _decode(self, items: list, aug_base: int | None, first: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.tensor([label for _, _, label in items], dtype=torch.long)
+        if self.transform is None:  # uint8 images, decoded straight into one batch array
+            out = None
+            for i, (key, img, _label) in enumerate(items):
+                a = np.asarray(decode_pil(img, "shard", key, self.size, self.channels))
+                if out is None:
+                    out = np.empty((len(items), a.shape[0], a.shape[1], self.channels), np.uint8)
+                out[i] = a.reshape(out.shape[1:])
+            return torch.from_numpy(out), y
         xs = []
         for i, (key, img, _label) in enumerate(items):
             pil = decode_pil(img, "shard", key, self.size, self.channels)
-            if self.transform is None:
-                a = np.array(pil, dtype=np.uint8)
-                xs.append(torch.from_numpy(a[:, :, None] if a.ndim == 2 else a))
-                continue
             if aug_base is not None:  # each sample's augmentation depends only on its stream position
                 s = (aug_base + first + i) & 0x7FFFFFFF
                 random.seed(s)  # RandomResizedCrop, RandAugment's magnitudes
                 np.random.seed(s)  # RandAugment's choice of ops
                 torch.manual_seed(s)  # flips
             xs.append(self.transform(pil))
-        y = torch.tensor([label for _, _, label in items], dtype=torch.long)
         return torch.stack(xs), y
 
     def __iter__(self):

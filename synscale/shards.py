@@ -169,16 +169,16 @@ def iter_samples(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     path = Path(path)
     key, parts = None, {}
     for name, data in iter_members(path):
-        base = name.rsplit("/", 1)[-1]
-        dot = base.find(".")
-        if dot <= 0:
+        slash = name.rfind("/")
+        dot = name.find(".", slash + 1)
+        if dot <= slash + 1:
             raise _corrupt(path, f"member {name!r} has no extension")
-        k = base[:dot]
+        k = name[slash + 1:dot]
         if k != key:
             if key is not None:
                 yield key, parts
             key, parts = k, {}
-        parts[base[dot + 1:]] = data
+        parts[name[dot + 1:]] = data
     if key is not None:
         yield key, parts
 

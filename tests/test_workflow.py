@@ -316,9 +316,17 @@ def test_paper_grid_dry_run(tmp_path):
     elapsed = time.time() - t0
     stats = job_stats(p.stdout)
     assert stats["generate_testset"] == 45 and stats["quality"] == 45  # the grid's Stable Diffusion configs
-    assert stats["fit"] == 4  # 3 synthetic scaling runs + real
-    assert stats["generate_shard"] == 3 * 640 + 42 * 13
-    assert "output: results/paper/scaling/sd_cfg2_incap.json" in p.stdout
+    # the paper's scaling runs: 4 SD configs to 64M, a ViT-L/16 on SD (2, incap) to 8M, real to 1.28M
+    assert stats["fit"] == 6
+    for run in ("sd_cfg7.5_classname", "sd_cfg2_classname", "sd_cfg2_clip80", "sd_cfg2_incap"):
+        assert f"output: results/paper/scaling/{run}.json" in p.stdout
+        assert f"results/paper/checkpoints/{run}/n64000000/model.pt" in p.stdout
+    assert "results/paper/checkpoints/sd_cfg2_incap-vitl16/n8000000/model.pt" in p.stdout
+    assert "results/paper/checkpoints/sd_cfg2_incap-vitl16/n16000000" not in p.stdout
+    assert "results/paper/checkpoints/real/n1281167/model.pt" in p.stdout
+    # 640 shards of 100,000 images for each 64M config (the ViT-L run shares sd_cfg2_incap's), 13 for the others
+    assert stats["generate_shard"] == 4 * 640 + 41 * 13
+    assert stats["train_classifier"] == 4 * 11 + 8 + 5 + 41
     for rule in ("prompts", "reference_external", "train_classifier", "evaluate", "all"):
         assert stats.get(rule), rule
     # missing local weights and data are named, once each, in the dry run

@@ -22,8 +22,12 @@ log = logging.getLogger("synscale")
 CLASSIFIER_KEYS = ("arch", "kwargs", "batch_size", "max_device_batch", "lr", "weight_decay", "optimizer",
                    "warmup_lr", "min_lr", "loss", "label_smoothing", "mixup", "dropout", "drop_path", "augment",
                    "input_size", "amp", "nodes", "gpus", "workers", "shuffle_buffer", "checkpoint_every", "schedule")
-KEYS = ("seed", *IMAGE_KEYS, "data.shard_size", "generation.shard_size",
-        *(f"classifier.{k}" for k in CLASSIFIER_KEYS))
+KEYS = ("seed", *IMAGE_KEYS, *(f"classifier.{k}" for k in CLASSIFIER_KEYS))
+
+
+def keys(real: bool) -> tuple[str, ...]:
+    """A run's shards hold data.shard_size (real) or generation.shard_size (synthetic) images each."""
+    return (*KEYS, "data.shard_size" if real else "generation.shard_size")
 
 
 def resume_path(out_ckpt: str | Path) -> Path:

@@ -8,7 +8,7 @@ rule train_classifier:
         model=f"{RES}/checkpoints/{{run}}/n{{scale}}/model.pt",
         info=f"{RES}/checkpoints/{{run}}/n{{scale}}/train.json",
     params:
-        config=job_config(TRAIN_STEP.KEYS),
+        config=lambda w: job_config(TRAIN_STEP.keys(run_of(w).is_real)),
         run="{run}",
         scale="{scale}",
         classifier=lambda w: run_of(w).classifier or {},
