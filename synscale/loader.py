@@ -11,7 +11,7 @@ sample. Real-data and synthetic shards go through this same reader.
 Training streams never end: each slot loops over epochs, shuffles its samples through a seeded
 buffer of ``shuffle_buffer`` samples and yields full micro-batches; the training loop takes as many
 as its iteration count needs. A slot's stream is a pure function of (seed, slot, S), and each
-sample's augmentation is seeded by (seed, slot, its position in the stream), so a resumed job
+batch's augmentation is seeded by (seed, slot, its position in the stream), so a resumed job
 (``start_batch``: micro-batches this rank already consumed) skips what it has seen without decoding
 it and then sees exactly what an uninterrupted job would have seen.
 
@@ -129,15 +129,12 @@ class ShardStream(IterableDataset):
                     out = np.empty((len(items), a.shape[0], a.shape[1], self.channels), np.uint8)
                 out[i] = a.reshape(out.shape[1:])
             return torch.from_numpy(out), y
-        xs = []
-        for i, (key, img, _label) in enumerate(items):
-            pil = decode_pil(img, "shard", key, self.size, self.channels)
-            if aug_base is not None:  # each sample's augmentation depends only on its stream position
-                s = (aug_base + first + i) & 0x7FFFFFFF
-                random.seed(s)  # RandomResizedCrop, RandAugment's magnitudes
-                np.random.seed(s)  # RandAugment's choice of ops
-                torch.manual_seed(s)  # flips
-            xs.append(self.transform(pil))
+        if aug_base is not None:  # a batch's augmentation depends only on its position in the stream
+            s = (aug_base * 1_000_003 + first) & 0x7FFFFFFF
+            random.seed(s)  # RandomResizedCrop, RandAugment's magnitudes
+            np.random.seed(s)  # RandAugment's choice of ops
+            torch.manual_seed(s)  # flips
+        xs = [self.transform(decode_pil(img, "shard", key, self.size, self.channels)) for key, img, _ in items]
         return torch.stack(xs), y
 
     def __iter__(self):
