@@ -66,7 +66,8 @@ def main() -> None:
                     "ckpt": str(tmp / f"m{scale}.pt"), "json": str(tmp / f"m{scale}.json")}
             (tmp / "a.json").write_text(json.dumps(spec))
             peaks[scale] = peak_rss([sys.executable, "-c", JOB, str(tmp / "a.json")])
-            print(f"D = {scale:6d}: peak RSS {peaks[scale] / 2**20:7.1f} MiB (job + loader worker, {a.iters} iterations)")
+            print(f"D = {scale:6d}: peak RSS {peaks[scale] / 2**20:7.1f} MiB "
+                  f"(job + loader worker, {a.iters} iterations)")
     ratio = peaks[a.big] / peaks[a.small]
     print(f"ratio D={a.big} / D={a.small}: {ratio:.3f} (goal <= 1.25: {'met' if ratio <= 1.25 else 'NOT met'})")
 

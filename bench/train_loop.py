@@ -57,8 +57,9 @@ def main() -> None:
         t_bare = min(t_bare, bare())
         t_ours = min(t_ours, ours())
     ratio = t_bare / t_ours
+    verdict = "met" if ratio >= 0.9 else "NOT met"
     print(f"{cc['arch']} {kw}, batch {r.micro_batch}: synscale {a.steps / t_ours:6.1f} steps/s | "
-          f"bare loop {a.steps / t_bare:6.1f} steps/s | ratio {ratio:.3f} (goal >= 0.9: {'met' if ratio >= 0.9 else 'NOT met'})")
+          f"bare loop {a.steps / t_bare:6.1f} steps/s | ratio {ratio:.3f} (goal >= 0.9: {verdict})")
 
 
 if __name__ == "__main__":

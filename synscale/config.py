@@ -32,8 +32,9 @@ SUPPORTED_PROMPTS = {
     "webdataset": tuple(p for p in PROMPT_SETS if p not in ("word2sen", "incap")),
 }
 # model families with a loader (synscale/t2i.py); the schema's enum lists the same
-FAMILIES = ("latent_diffusion",)
-NOT_YET_FAMILIES = {"pixel_cascade": "Imagen / DeepFloyd IF", "masked_token": "Muse / aMUSEd"}
+FAMILIES = ("latent_diffusion", "pixel_cascade", "masked_token")
+# families whose tiny analog the workflow can train (path: null on the embedded default)
+TRAINABLE_FAMILIES = ("latent_diffusion",)
 REAL = "real"
 NAME_RE = re.compile(
     r"^(?P<model>[a-z][a-z0-9]*)_cfg(?P<guidance>[0-9]+(?:\.[0-9]+)?)_(?P<prompt>[a-z][a-z0-9_]*)"
@@ -175,9 +176,6 @@ def _defaults_filling_validator():
 
 def _schema_message(e) -> str:
     key = _key(e.absolute_path)
-    if e.validator == "enum" and key.endswith(".family") and e.instance in NOT_YET_FAMILIES:
-        return (f"config key '{key}': family {e.instance!r} ({NOT_YET_FAMILIES[e.instance]}) is not "
-                f"implemented yet; implemented: {', '.join(FAMILIES)}. Remove the model and its runs.")
     return f"config key '{key}': {e.message}"
 
 
@@ -286,6 +284,11 @@ def semantic_errors(cfg: dict) -> list[str]:
     source = cfg["data"]["source"]
     for name, m in models.items():
         errs += _range_errors(f"models.{name}.guidance_range", m["guidance_range"], "guidance")
+        if m["family"] == "pixel_cascade" and m["path"] and not m["sr_path"]:
+            errs.append(f"config key 'models.{name}.sr_path': required for family pixel_cascade (the local "
+                        "IFSuperResolutionPipeline directory of stage II)")
+        if m["family"] != "pixel_cascade" and m["sr_path"]:
+            errs.append(f"config key 'models.{name}.sr_path': only for family pixel_cascade; remove it")
     names: set = set()
     for i, run in enumerate(cfg["runs"]):
         errs += _run_errors(cfg, i, run, names)
@@ -313,6 +316,9 @@ def semantic_errors(cfg: dict) -> list[str]:
             if m["path"] is None and "train" not in m:
                 errs.append(f"config key 'models.{name}': give a local weights 'path' or a 'train' "
                             "section for the workflow to train a tiny model")
+            elif m["path"] is None and m["family"] not in TRAINABLE_FAMILIES:
+                errs.append(f"config key 'models.{name}.path': the workflow trains tiny models of family "
+                            f"{', '.join(TRAINABLE_FAMILIES)} only; give family {m['family']!r} local weights")
     else:
         for k in ("train_shards", "val_shards", "class_index"):
             if k not in data:
@@ -456,8 +462,9 @@ def external_paths(cfg: dict) -> list[tuple[str, str]]:
                 out.append((f"data.ood.{name}.class_subset", sub))
     used = runs(cfg).values()
     for name in sorted({r.model for r in used if not r.is_real}):
-        if cfg["models"][name]["path"]:
-            out.append((f"models.{name}.path", cfg["models"][name]["path"]))
+        for k in ("path", "sr_path"):
+            if cfg["models"][name][k]:
+                out.append((f"models.{name}.{k}", cfg["models"][name][k]))
     if cfg["reference_classifier"]["path"]:
         out.append(("reference_classifier.path", cfg["reference_classifier"]["path"]))
     prompts = {r.prompt for r in used}

@@ -22,11 +22,6 @@ from .classifier import lr_at
 
 log = logging.getLogger(__name__)
 
-FAMILY_PIPELINES = {
-    "latent_diffusion": "StableDiffusionPipeline",
-}
-
-
 class MissingWeightsError(FileNotFoundError):
     pass
 
@@ -45,19 +40,13 @@ def check_model_dir(path: str | os.PathLike, key: str) -> Path:
 
 def load_pipeline(path: str | os.PathLike, family: str, key: str = "models.<name>.path",
                   dtype: torch.dtype = torch.float32):
-    import diffusers
+    """The diffusers pipeline of a one-directory family (``synscale.samplers`` builds samplers of
+    every family, the cascade's two directories included)."""
+    from .samplers import FAMILY_PIPELINES, _load
 
-    check_model_dir(path, key)
-    try:
-        cls = getattr(diffusers, FAMILY_PIPELINES[family])
-    except KeyError:
-        raise ValueError(f"{key}: unknown model family {family!r}; known: {sorted(FAMILY_PIPELINES)}") from None
-    extra = {}
-    if family == "latent_diffusion":
-        extra = {"safety_checker": None, "requires_safety_checker": False}
-    pipe = cls.from_pretrained(str(path), dtype=dtype, local_files_only=True, **extra)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    if family not in FAMILY_PIPELINES:
+        raise ValueError(f"{key}: unknown model family {family!r}; known: {sorted(FAMILY_PIPELINES)}")
+    return _load(FAMILY_PIPELINES[family][0], path, key, dtype)
 
 
 def text_encoder_source(spec: str) -> Path:

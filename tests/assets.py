@@ -350,13 +350,15 @@ def paperlike_assets(root: str | Path, n_classes: int = 4, size: int = 32, per_c
       from ood_full, and the covered class indices one per line (the format of timm's
       ``imagenet_a_indices.txt``);
     * ``classes.json``: ``{"names": [...], "ids": [...]}``;
+    * ``models/if/stage{1,2}`` (a tiny DeepFloyd IF cascade, ``size / 2`` then ``size`` px) and
+      ``models/amused`` (a tiny aMUSEd pipeline) from ``tests/assets_families.py``;
     * ``models/sd`` (tiny SD 1.5-shaped pipeline), ``models/t5`` (tiny T5 knowing the class names),
       ``models/blip2`` (tiny BLIP-2 for ``size`` px images), ``models/reference.pt`` (a resnet10t
       timm state dict with ``n_classes`` outputs).
 
     Returns a dict with the keys train_shards, val_shards, ood_full, ood_subset (brace patterns
-    such as ``root/imagenet/train-{000000..000003}.tar``), ood_subset_indices, class_index, sd, t5,
-    blip2 and reference (paths).
+    such as ``root/imagenet/train-{000000..000003}.tar``), ood_subset_indices, class_index, sd,
+    if_stage1, if_stage2, amused, t5, blip2 and reference (paths).
     """
     if not 2 <= n_classes <= len(DIGIT_NAMES):
         raise ValueError(f"n_classes must be in 2..{len(DIGIT_NAMES)}, got {n_classes}")
@@ -389,8 +391,14 @@ def paperlike_assets(root: str | Path, n_classes: int = 4, size: int = 32, per_c
     class_index = root / "classes.json"
     class_index.write_text(json.dumps({"names": names, "ids": ids}, indent=2) + "\n")
 
+    from assets_families import save_tiny_amused, save_tiny_if
+
     models = root / "models"
+    if_stage1, if_stage2 = save_tiny_if(models / "if", base_size=size // 2, sr_size=size, words=names)
     return {
+        "if_stage1": if_stage1,
+        "if_stage2": if_stage2,
+        "amused": save_tiny_amused(models / "amused", size=size),
         "train_shards": brace_pattern(train),
         "val_shards": brace_pattern(val),
         "ood_full": brace_pattern(ood_sets["ood_full"]),

@@ -15,7 +15,7 @@ def _bad(cfg, mutate):
 
 def test_shipped_configs_are_valid(embedded_cfg, root):
     paper = C.validate(C.load_yaml(root / "config" / "paper.yaml"))
-    assert len(C.runs(paper)) == 47  # the grid's 45 Stable Diffusion configs, a ViT-L/16 run, real
+    assert len(C.runs(paper)) == 55  # the grid's 52 configs, two ViT-L/16 runs, real
     assert paper["results"] == "results/paper" and embedded_cfg["results"] == "results"
     assert "sd_cfg2_incap" in C.runs(embedded_cfg) and "real" in C.runs(embedded_cfg)
 
@@ -29,22 +29,20 @@ def test_paper_grid_matches_the_paper_table(root):
     assert len(rows) == 52
     for r in rows:
         name = C.run_name(r["model"], float(r["cfg"]), r["prompt"])
-        if r["model"] == "sd":
-            assert 1_300_000 in runs[name].scales, name
-        else:  # Imagen and Muse: families not implemented yet, so not in the grid config
-            assert name not in runs
+        assert 1_300_000 in runs[name].scales, name
+    families = {m["family"] for m in paper["models"].values()}
+    assert families == {"latent_diffusion", "pixel_cascade", "masked_token"}
     assert max(runs["sd_cfg2_incap"].scales) == 64_000_000
+    assert max(runs["imagen_cfg1.5_incap"].scales) == max(runs["muse_cfg0.3_incap"].scales) == 8_000_000
+    assert max(runs["imagen_cfg1.5_incap-vitl16"].scales) == 8_000_000
     assert max(runs["real"].scales) <= 1_300_000
 
 
-@pytest.mark.parametrize("model,family", [("imagen", "pixel_cascade"), ("muse", "masked_token")])
-def test_paper_config_with_an_unimplemented_family_is_refused(root, model, family):
+def test_cascade_needs_its_second_stage(root):
     cfg = C.load_yaml(root / "config" / "paper.yaml")
-    cfg["models"][model] = {"family": family, "guidance_range": [0.1, 2], "path": f"/models/{model}"}
-    cfg["runs"].append({"model": model, "guidance": 1, "prompt": "incap", "scales": [1_300_000]})
-    with pytest.raises(C.ConfigError) as e:
+    cfg["models"]["imagen"].pop("sr_path")
+    with pytest.raises(C.ConfigError, match=r"config key 'models\.imagen\.sr_path': required for family pixel_cascade"):
         C.validate(cfg)
-    assert f"config key 'models.{model}.family'" in str(e.value) and "not implemented yet" in str(e.value)
 
 
 def test_validation_fills_schema_defaults(embedded_cfg):
@@ -94,8 +92,11 @@ BAD_CASES = [
     ("bad guidance_range", lambda c: c["models"]["sd"].update(guidance_range=[1]), r"models\.sd\.guidance_range"),
     ("reversed guidance_range", lambda c: c["models"]["sd"].update(guidance_range=[10, 1]),
      r"models\.sd\.guidance_range.*reversed; write it as \[1, 10\]"),
-    ("unimplemented family", lambda c: c["models"]["sd"].update(family="masked_token"),
-     r"models\.sd\.family.*'masked_token'.*not implemented yet"),
+    ("family without a tiny analog", lambda c: c["models"]["sd"].update(family="masked_token"),
+     r"models\.sd\.path.*trains tiny models of family latent_diffusion only"),
+    ("unknown family", lambda c: c["models"]["sd"].update(family="gan"), r"models\.sd\.family"),
+    ("sr_path outside the cascade", lambda c: c["models"]["sd"].update(sr_path="/x"),
+     r"models\.sd\.sr_path.*only for family pixel_cascade"),
     ("unknown option", lambda c: c["classifier"].update(droput=0.1), r"classifier.*'droput' was unexpected"),
     ("augment as a boolean", lambda c: c["classifier"].update(augment=True), r"classifier\.augment"),
     ("RandAugment not in timm's syntax", lambda c: c["classifier"]["augment"].update(randaugment="ra2"),

@@ -82,6 +82,25 @@ def test_external_weights_and_prompt_models_were_used(built):
     assert w2s["per_class_max"] <= 5 and w2s["per_class_min"] >= 1 and "word2sen" in w2s["test_models"]
 
 
+def test_three_families_generate_from_their_saved_pipelines(built):
+    """Imagen's analogue (an IF cascade, stage I at 16 px, stage II to 32 px) and Muse's (aMUSEd)
+    generate their shards and test sets from the external directories, like Stable Diffusion."""
+    from synscale.shards import read_shard
+
+    wd, res, cfgfile = built
+    cfg = _cfg(cfgfile)
+    for run, family, dirs in (("imagen_cfg1.5_classname", "pixel_cascade", [cfg["models"]["imagen"]["path"],
+                                                                           cfg["models"]["imagen"]["sr_path"]]),
+                              ("muse_cfg0.3_classname", "masked_token", [cfg["models"]["muse"]["path"]]),
+                              ("sd_cfg2_incap", "latent_diffusion", [cfg["models"]["sd"]["path"]])):
+        man = json.loads((res / "shards" / run / "shard-00000.json").read_text())
+        assert man["family"] == family and man["model_dirs"] == dirs and man["count"] == 40
+        assert read_shard(res / "shards" / run / "shard-00000.tar").images.shape == (40, 32, 32, 3)
+        q = json.loads((res / "quality" / f"{run}.json").read_text())
+        assert q["n_images"] == 20 and 0 <= q["recognizability"] <= 1
+        assert json.loads((res / "eval" / run / "n40.json").read_text())["val"]["n"] == 80
+
+
 def test_class_subset_logits_are_masked(built):
     """The OOD set covering classes 1 and 3 is scored over those two classes only."""
     from synscale.classifier import load_checkpoint

@@ -315,18 +315,23 @@ def test_paper_grid_dry_run(tmp_path):
     p = smk(tmp_path, "-n", "--config", "allow_missing_paths=True", configfile=ROOT / "config" / "paper.yaml")
     elapsed = time.time() - t0
     stats = job_stats(p.stdout)
-    assert stats["generate_testset"] == 45 and stats["quality"] == 45  # the grid's Stable Diffusion configs
-    # the paper's scaling runs: 4 SD configs to 64M, a ViT-L/16 on SD (2, incap) to 8M, real to 1.28M
-    assert stats["fit"] == 6
+    assert stats["generate_testset"] == 52 and stats["quality"] == 52  # the grid's 52 configs, 3 families
+    # the paper's scaling runs: 4 SD configs to 64M, Imagen and Muse to 8M, ViT-L/16 on the best SD and
+    # Imagen configs to 8M, real to 1.28M
+    assert stats["fit"] == 9
     for run in ("sd_cfg7.5_classname", "sd_cfg2_classname", "sd_cfg2_clip80", "sd_cfg2_incap"):
         assert f"output: results/paper/scaling/{run}.json" in p.stdout
         assert f"results/paper/checkpoints/{run}/n64000000/model.pt" in p.stdout
-    assert "results/paper/checkpoints/sd_cfg2_incap-vitl16/n8000000/model.pt" in p.stdout
+    for run in ("sd_cfg2_incap-vitl16", "imagen_cfg1.5_incap", "imagen_cfg1.5_incap-vitl16", "muse_cfg0.3_incap"):
+        assert f"results/paper/checkpoints/{run}/n8000000/model.pt" in p.stdout, run
     assert "results/paper/checkpoints/sd_cfg2_incap-vitl16/n16000000" not in p.stdout
     assert "results/paper/checkpoints/real/n1281167/model.pt" in p.stdout
-    # 640 shards of 100,000 images for each 64M config (the ViT-L run shares sd_cfg2_incap's), 13 for the others
-    assert stats["generate_shard"] == 4 * 640 + 41 * 13
-    assert stats["train_classifier"] == 4 * 11 + 8 + 5 + 41
+    # 640 shards of 100,000 images for each 64M config, 80 for each 8M one (the ViT-L runs share their
+    # config's shards), 13 for the others
+    assert stats["generate_shard"] == 4 * 640 + 2 * 80 + 46 * 13
+    assert stats["train_classifier"] == 4 * 11 + 4 * 8 + 5 + 46
+    for key in ("models.imagen.path", "models.imagen.sr_path", "models.muse.path"):
+        assert f"config key '{key}'" in p.stderr
     for rule in ("prompts", "reference_external", "train_classifier", "evaluate", "all"):
         assert stats.get(rule), rule
     # missing local weights and data are named, once each, in the dry run
@@ -343,7 +348,8 @@ def test_missing_paths_stop_dry_run_and_run_alike(tmp_path):
         p = smk(tmp_path / "wd", *args, configfile=paper, check=False)
         out = p.stdout + p.stderr
         assert p.returncode != 0
-        for key in ("models.sd.path", "data.train_shards", "reference_classifier.path", "prompts.captioner.path"):
+        for key in ("models.sd.path", "models.imagen.path", "models.imagen.sr_path", "models.muse.path",
+                    "data.train_shards", "reference_classifier.path", "prompts.captioner.path"):
             assert f"config key '{key}'" in out, key
         assert "allow_missing_paths=true" in out
     p = smk(tmp_path / "wd", "--config", "allow_missing_paths=True", configfile=paper, check=False)

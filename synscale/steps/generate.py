@@ -19,7 +19,8 @@ def keys(model: str, testset: bool) -> tuple[str, ...]:
     """A shard depends on the shard size, the test set on its size; both on how the model samples
     (its weights arrive as an input)."""
     size = "generation.testset_per_class" if testset else "generation.shard_size"
-    return ("seed", *IMAGE_KEYS, size, *(f"models.{model}.{k}" for k in ("family", "steps", "batch_size", "dtype")))
+    per_model = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level")
+    return ("seed", *IMAGE_KEYS, size, *(f"models.{model}.{k}" for k in per_model))
 
 
 def load_prompt_table(path: str | Path, n_classes: int):
@@ -42,8 +43,8 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
     from ..device import describe, job_device, place, resolve_dtype
     from ..generate import generate_set, shard_labels, testset_labels
     from ..prompts import pick_prompts
+    from ..samplers import load_sampler
     from ..shards import write_manifest
-    from ..t2i import load_pipeline
 
     inject_failure(run, shard)
     t0 = time.time()
@@ -61,14 +62,16 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
     prompts = pick_prompts(table, labels, cfg["seed"], run, shard)
     device = job_device()
     dtype = resolve_dtype(m["dtype"], device)
-    pipe = place(load_pipeline(pipe_dir, m["family"], key=f"models.{model}.path", dtype=dtype), device)
+    pipe_dirs = [str(pipe_dir)] if isinstance(pipe_dir, (str, Path)) else list(map(str, pipe_dir))
+    pipe = place(load_sampler(m["family"], pipe_dirs, m, model, dtype=dtype), device)
     prog = Progress(f"{run} shard {shard}", len(labels))
     info = generate_set(pipe, out_tar, run, shard, labels, prompts, guidance, m["steps"], m["batch_size"],
                         cfg["seed"], cfg["data"]["image_size"], cfg["data"]["channels"],
                         key_offset=offset, progress=lambda done, tot: prog(done))
     info.pop("seconds")
-    man = write_manifest(out_tar, out_manifest, run=run, shard_index=shard, model_dir=str(pipe_dir),
-                         prompt_set=prompt_set, **info, **describe(device, dtype),
+    man = write_manifest(out_tar, out_manifest, run=run, shard_index=shard, model_dir=pipe_dirs[0],
+                         model_dirs=pipe_dirs, family=m["family"], prompt_set=prompt_set, **info,
+                         **describe(device, dtype),
                          provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=time.time() - t0))
     log.info("%s shard %s: %d images, sha256 %s", run, shard, man["count"], man["sha256"][:12])
     return man

@@ -142,9 +142,12 @@ def classes_json():
 
 # ---------------------------------------------------------------- T2I and generation
 def t2i_dir(model):
-    path = CFG["models"][model]["path"]
-    if path:
-        return external(path, f"models.{model}.path")
+    """The pipeline directories of a model: its local weights (pixel_cascade: stage I and II), or
+    the tiny model the workflow trains."""
+    m = CFG["models"][model]
+    if m["path"]:
+        keys = ("path", "sr_path") if m["family"] == "pixel_cascade" else ("path",)
+        return [p for k in keys for p in external(m[k], f"models.{model}.{k}")]
     return [f"{RES}/t2i/{model}"]
 
 

@@ -2,4 +2,4 @@
 from synscale.steps import generate
 from synscale.steps.job import run
 
-run(snakemake, generate.main)
+run(snakemake, generate.main, lists=("model",))
