@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -386,12 +387,17 @@ def _timm_error(key: str, arch: str, kwargs: dict, channels: int, size: int) -> 
     """Build the timm model on the meta device (no memory, no weights) and push one image of the
     configured size through it: a wrong arch name, a typo in kwargs or an image size the model
     does not take is found before any job runs."""
-    import torch
+    from importlib.metadata import version
 
     sig = (arch, json.dumps(kwargs, sort_keys=True), channels, size)
     if sig in _MODEL_CHECKS:
         return _MODEL_CHECKS[sig] and _MODEL_CHECKS[sig].replace("@KEY@", key)
+    disk_key = json.dumps([*sig, version("timm"), version("torch")])
+    if disk_key in _passed_model_checks():  # built and run before with these versions: it still fits
+        _MODEL_CHECKS[sig] = None
+        return None
     import timm
+    import torch
 
     msg = None
     try:
@@ -411,7 +417,36 @@ def _timm_error(key: str, arch: str, kwargs: dict, channels: int, size: int) -> 
     except TypeError as e:
         msg = f"config key '@KEY@.kwargs': {arch} does not take these keyword arguments ({e})"
     _MODEL_CHECKS[sig] = msg
+    if msg is None:
+        _remember_model_check(disk_key)
     return msg and msg.replace("@KEY@", key)
+
+
+def _model_check_cache() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "synscale" / "model-checks.json"
+
+
+def _passed_model_checks() -> set:
+    """Model checks that passed before (arch, kwargs, channels, size, timm and torch versions):
+    building ViT-B/L on the meta device takes seconds, and a dry run of the grid repeats it."""
+    try:
+        return set(json.loads(_model_check_cache().read_text()))
+    except (OSError, ValueError):
+        return set()
+
+
+def _remember_model_check(disk_key: str) -> None:
+    from .io import atomic_path
+
+    path = _model_check_cache()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = sorted(_passed_model_checks() | {disk_key})
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(keys))
+    except OSError:  # a read-only home: checks just run every time
+        pass
 
 
 def model_errors(cfg: dict) -> list[str]:

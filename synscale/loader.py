@@ -56,7 +56,7 @@ def _slot() -> tuple[int, int]:
 
 class ShardStream(IterableDataset):
     """Batches ``(x, y)``: ``x`` the transformed images stacked (a float tensor), or, without a
-    transform, the decoded uint8 images as an N x H x W x C tensor; ``y`` the labels."""
+    transform, the list of decoded uint8 H x W x C images; ``y`` the labels."""
 
     def __init__(self, parts: Sequence[ShardPart], batch_size: int, size: int | None, channels: int,
                  transform: Callable | None = None, train: bool = False, seed: int = 0, rank: int = 0,
@@ -119,23 +119,37 @@ class ShardStream(IterableDataset):
             epoch += 1
 
     # -- decoding
-    def _decode(self, items: list, aug_base: int | None, first: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.tensor([label for _, _, label in items], dtype=torch.long)
-        if self.transform is None:  # uint8 images, decoded straight into one batch array
-            out = None
-            for i, (key, img, _label) in enumerate(items):
-                a = np.asarray(decode_pil(img, "shard", key, self.size, self.channels))
-                if out is None:
-                    out = np.empty((len(items), a.shape[0], a.shape[1], self.channels), np.uint8)
-                out[i] = a.reshape(out.shape[1:])
-            return torch.from_numpy(out), y
+    def _batch(self, items: Iterator, n: int, aug_base: int | None, first: int):
+        """Decode (and transform) the next ``n`` items into a batch, or fewer if ``items`` runs out.
+        Items are read in groups of up to 256 kB of encoded bytes and then decoded: small images are
+        read a batch at a time, large ones decoded while their bytes are still in the CPU's cache."""
         if aug_base is not None:  # a batch's augmentation depends only on its position in the stream
             s = (aug_base * 1_000_003 + first) & 0x7FFFFFFF
             random.seed(s)  # RandomResizedCrop, RandAugment's magnitudes
             np.random.seed(s)  # RandAugment's choice of ops
             torch.manual_seed(s)  # flips
-        xs = [self.transform(decode_pil(img, "shard", key, self.size, self.channels)) for key, img, _ in items]
-        return torch.stack(xs), y
+        xs, ys = [], []
+        while len(ys) < n:
+            group, size = [], 0
+            for item in items:
+                group.append(item)
+                size += len(item[1])
+                if size >= 1 << 18 or len(ys) + len(group) == n:
+                    break
+            if not group:
+                break
+            for key, img, label in group:
+                pil = decode_pil(img, "shard", key, self.size, self.channels)
+                if self.transform is not None:
+                    xs.append(self.transform(pil))
+                else:
+                    a = np.asarray(pil)
+                    xs.append(a[:, :, None] if a.ndim == 2 else a)
+                ys.append(label)
+        if not ys:
+            return None
+        y = torch.tensor(ys, dtype=torch.long)
+        return (torch.stack(xs) if self.transform is not None else xs), y
 
     def __iter__(self):
         wid, workers = _slot()
@@ -147,14 +161,9 @@ class ShardStream(IterableDataset):
         slot, slots = self.rank * workers + wid, self.world * workers
         bs = self.batch_size
         if not self.train:
-            items = []
-            for item in self._mine(range(len(self.parts)), slot, slots):
-                items.append(item)
-                if len(items) == bs:
-                    yield self._decode(items, None, 0)
-                    items = []
-            if items:
-                yield self._decode(items, None, 0)
+            items = self._mine(range(len(self.parts)), slot, slots)
+            while (batch := self._batch(items, bs, None, 0)) is not None:
+                yield batch
             return
         # micro-batches of this rank are dealt round-robin over its workers: batch b comes from
         # worker b % workers, so this worker already delivered the ones below start_batch
@@ -165,8 +174,7 @@ class ShardStream(IterableDataset):
             next(stream)
         made = skip * bs
         while True:
-            items = [next(stream) for _ in range(bs)]
-            yield self._decode(items, aug_base, made)
+            yield self._batch(stream, bs, aug_base, made)
             made += bs
 
 

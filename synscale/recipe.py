@@ -7,10 +7,12 @@ schedule, Mixup and loss. The embedded default goes through the same code with m
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from . import config as C
+
+if TYPE_CHECKING:
+    import torch
 
 VIT_DROPOUT_KWARGS = ("drop_rate", "pos_drop_rate", "proj_drop_rate")
 
@@ -121,6 +123,7 @@ def mixup(r: Recipe, num_classes: int):
 def loss_fn(r: Recipe):
     """``bce``: timm's BinaryCrossEntropy (a sigmoid per class against the (mixed) one-hot target,
     as in Table A1); ``ce``: softmax cross-entropy. Both take class indices or soft targets."""
+    import torch
     from timm.loss import BinaryCrossEntropy, SoftTargetCrossEntropy
 
     if r.loss == "bce":

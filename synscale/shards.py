@@ -115,18 +115,20 @@ def _pax_path(data: bytes) -> str | None:
 def iter_members(path: str | Path, chunk: int = 1 << 22) -> Iterator[tuple[str, bytes]]:
     """Yield (member name, bytes) of every regular file in a tar, in order.
 
-    A lean streaming ustar/pax/GNU reader (our own, rather than ``tarfile``): a shard is read in
-    chunks of ``chunk`` bytes, so memory stays at one chunk (or one member, if larger), and the
-    per-member overhead stays far below the cost of decoding a small image (``tarfile`` builds a
-    TarInfo object per member and costs more than decoding a 16 px PNG)."""
+    A lean streaming ustar/pax/GNU reader (our own, rather than ``tarfile``): small members are
+    parsed out of chunks of ``chunk`` bytes, so the per-member overhead stays far below the cost of
+    decoding a small image (``tarfile`` builds a TarInfo object per member and costs more than
+    decoding a 16 px PNG); a member that runs past the chunk is read straight from the file into
+    its own bytes, one copy, like reading a file of its own. Memory stays at one chunk or member."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: shard not found; build it with snakemake")
     long_name: str | None = None
     with open(path, "rb", buffering=0) as fh:
-        buf, pos = fh.read(chunk), 0
+        buf, pos, base = fh.read(chunk), 0, 0  # buf holds the file's bytes from offset base on
         while True:
             if len(buf) - pos < 512:
+                base += pos
                 buf, pos = buf[pos:] + fh.read(chunk), 0
                 if len(buf) < 512:
                     if not buf:
@@ -141,13 +143,8 @@ def iter_members(path: str | Path, chunk: int = 1 << 22) -> Iterator[tuple[str, 
                 size = _octal(field, path)
             if buf[pos + 257:pos + 262] != b"ustar" and buf[pos + 148:pos + 156].strip(b" \0") == b"":
                 raise _corrupt(path, "not a tar archive")
-            end = pos + 512 + size + (-size % 512)
-            if end > len(buf):
-                buf, pos = buf[pos:] + fh.read(max(chunk, end - pos - len(buf) + pos)), 0
-                end = 512 + size + (-size % 512)
-                if end > len(buf):
-                    raise _corrupt(path, "truncated member")
             typ = buf[pos + 156]
+            name = None
             if typ in _REGULAR:
                 if long_name is not None:
                     name, long_name = long_name, None
@@ -155,13 +152,28 @@ def iter_members(path: str | Path, chunk: int = 1 << 22) -> Iterator[tuple[str, 
                     name = buf[pos:pos + 100].split(b"\0", 1)[0].decode("utf-8")
                     if buf[pos + 345] != 0 and buf[pos + 257:pos + 262] == b"ustar":
                         name = buf[pos + 345:pos + 500].split(b"\0", 1)[0].decode("utf-8") + "/" + name
-                yield name, buf[pos + 512:pos + 512 + size]
+            start, padded = pos + 512, size + (-size % 512)
+            if start + size <= len(buf):
+                data = buf[start:start + size]
+                pos = start + padded
+                if pos > len(buf):  # the padding runs past the chunk
+                    fh.seek(pos - len(buf), 1)
+                    base, buf, pos = base + pos, b"", 0
+            else:  # the member runs past the chunk: read it from the file, then the next header
+                fh.seek(base + start)
+                data = fh.read(size)
+                if len(data) < size:
+                    raise _corrupt(path, "truncated member")
+                base += start + padded
+                fh.seek(base)
+                buf, pos = fh.read(4096), 0
+            if name is not None:
+                yield name, data
             elif typ == 76:  # 'L': GNU long name of the next member
-                long_name = buf[pos + 512:pos + 512 + size].split(b"\0", 1)[0].decode("utf-8")
+                long_name = data.split(b"\0", 1)[0].decode("utf-8")
             elif typ == 120:  # 'x': pax header of the next member
-                long_name = _pax_path(buf[pos + 512:pos + 512 + size]) or long_name
+                long_name = _pax_path(data) or long_name
             # directories, links, global pax headers ('g'): skipped
-            pos = end
 
 
 def iter_samples(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:

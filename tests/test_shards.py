@@ -102,3 +102,23 @@ def test_manifest(tmp_path):
     write_shard(p, _samples(10, seed=3))
     with pytest.raises(CorruptShardError, match="does not match"):
         verify_manifest(p, tmp_path / "a.json")
+
+
+@pytest.mark.parametrize("chunk", [512, 1500, 4096, 1 << 22])
+def test_reader_matches_tarfile_for_any_chunking(tmp_path, chunk):
+    """Members smaller and larger than the read chunk, padding across chunk ends, GNU long names."""
+    import io
+
+    from synscale.shards import iter_members
+
+    rng = np.random.default_rng(0)
+    members = [(f"k{i}.{ext}", rng.integers(0, 255, int(rng.integers(0, 3000)), dtype=np.uint8).tobytes())
+               for i in range(120) for ext in ("png", "cls")]
+    members.append(("d" * 120 + "/k999.png", b"long name"))
+    p = tmp_path / "m.tar"
+    with tarfile.open(p, "w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert list(iter_members(p, chunk=chunk)) == members

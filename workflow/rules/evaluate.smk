@@ -12,7 +12,7 @@ rule evaluate:
     threads: THREADS
     resources:
         gpu=1,
-        cpus_per_task=lambda w, threads: threads,
+        cpus_per_task=THREADS,
         mem_mb=mem_mb,
     log:
         "logs/evaluate/{run}/n{scale}.log",

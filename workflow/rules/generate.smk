@@ -15,7 +15,7 @@ rule generate_shard:
     threads: THREADS
     resources:
         gpu=1,
-        cpus_per_task=lambda w, threads: threads,
+        cpus_per_task=THREADS,
         mem_mb=mem_mb,
         runtime=runtime_generate,
     log:
@@ -40,7 +40,7 @@ rule generate_testset:
     threads: THREADS
     resources:
         gpu=1,
-        cpus_per_task=lambda w, threads: threads,
+        cpus_per_task=THREADS,
         mem_mb=mem_mb,
         runtime=runtime_generate,
     log:

@@ -16,7 +16,7 @@ rule prompts:
     threads: THREADS
     resources:
         gpu=lambda w: 1 if w.prompt == "word2sen" else 0,
-        cpus_per_task=lambda w, threads: threads,
+        cpus_per_task=THREADS,
         mem_mb=mem_mb,
         runtime=runtime_prompts,
     log:
@@ -37,7 +37,7 @@ rule captions:
     threads: THREADS
     resources:
         gpu=1,
-        cpus_per_task=lambda w, threads: threads,
+        cpus_per_task=THREADS,
         mem_mb=mem_mb,
         runtime=runtime_captions,
     log:

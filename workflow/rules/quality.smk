@@ -13,7 +13,7 @@ rule quality:
     threads: THREADS
     resources:
         gpu=1,
-        cpus_per_task=lambda w, threads: threads,
+        cpus_per_task=THREADS,
         mem_mb=mem_mb,
     log:
         "logs/quality/{run}.log",

@@ -31,7 +31,7 @@ else:
         threads: THREADS
         resources:
             gpu=1,
-            cpus_per_task=lambda w, threads: threads,
+            cpus_per_task=THREADS,
             mem_mb=mem_mb,
             runtime=runtime_reference,
         log:
