@@ -3,9 +3,11 @@ against reading the same images from a folder of PNG files, at 16 px and 256 px 
 
     .venv/bin/python bench/loader.py [--n16 8000] [--n256 800]
 
-All three decode with the same function (PIL, to a uint8 array) in one process; the reader is the
-training/evaluation loader's dataset (synscale.loader.ShardStream) reading webdataset shards of 500.
-Goals: reader >= 0.8x in-memory decoding and >= 1x the PNG folder, at both sizes.
+All three decode with the same function (PIL, to a uint8 array) in one process and deliver the
+decoded images in batches of 256 (a list per batch, dropped when the next begins), as a loader
+must; the reader is the training/evaluation loader's dataset (synscale.loader.ShardStream) reading
+webdataset shards of 500. Goals: reader >= 0.8x in-memory decoding and >= 1x the PNG folder, at
+both sizes.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from _common import best_of, images, write_shards
+
+BATCH = 256
 
 
 def run(n: int, size: int, tmp: Path) -> tuple[float, float, float]:
@@ -31,20 +35,26 @@ def run(n: int, size: int, tmp: Path) -> tuple[float, float, float]:
     files = sorted(folder.iterdir())
 
     def decode(b):
-        return np.array(decode_pil(b, "memory", "k", None, 3), dtype=np.uint8)
+        return np.asarray(decode_pil(b, "memory", "k", None, 3))
 
     def reader():
-        ds = ShardStream([ShardPart(p) for p in shards], 256, None, 3)
+        ds = ShardStream([ShardPart(p) for p in shards], BATCH, None, 3)
         got = sum(len(y) for _, y in ds)
         assert got == n
 
     def memory():
+        batch = []
         for b in encoded:
-            decode(b)
+            if len(batch) == BATCH:
+                batch = []
+            batch.append(decode(b))
 
     def png_folder():
+        batch = []
         for f in files:
-            decode(f.read_bytes())
+            if len(batch) == BATCH:
+                batch = []
+            batch.append(decode(f.read_bytes()))
 
     t_reader, t_mem, t_png = best_of(reader), best_of(memory), best_of(png_folder)
     return n / t_reader, n / t_mem, n / t_png

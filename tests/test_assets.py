@@ -68,7 +68,8 @@ def test_write_wds_split_layout_reproducible_and_readable(tmp_path):
 def test_paperlike_assets_fast_and_complete(assets):
     assert assets["seconds"] < 60
     assert set(assets) - {"seconds"} == {"train_shards", "val_shards", "ood_full", "ood_subset",
-                                         "ood_subset_indices", "class_index", "sd", "t5", "blip2", "reference"}
+                                         "ood_subset_indices", "class_index", "sd", "if_stage1", "if_stage2",
+                                         "amused", "t5", "blip2", "reference"}
     assert assets["train_shards"].endswith("imagenet/train-{000000..000003}.tar")
     assert assets["val_shards"].endswith("imagenet/val-{000000..000001}.tar")
     assert json.loads(Path(assets["class_index"]).read_text()) == {"names": ["zero", "one", "two", "three"],

@@ -412,3 +412,15 @@ def test_caption_chunk_stage_equals_per_shard_tables(embedded_cfg, tiny_blip2, t
         per.append(out)
     assert K.read_caption_tables([tmp_path / "chunk.parquet"]).equals(K.read_caption_tables(per))
     assert json.loads((tmp_path / "chunk.json").read_text())["captioner"]["test_model"] is True
+
+
+@pytest.mark.parametrize("prompt_set", ["classname", "classname_desc", "classname_hyper", "clip7", "clip80",
+                                        "classname_desc_places", "classname_hyper_places"])
+def test_each_set_builds_from_its_jobs_config_slice(embedded_cfg, prompt_set):
+    """The rule hands the job only the keys prompt_keys() names; the set builds from exactly that."""
+    from synscale import config as C
+    from synscale.steps.prompts import prompt_keys
+
+    job_cfg = C.pick(embedded_cfg, "results", *prompt_keys(prompt_set))
+    df, _ = P.build_prompt_set(job_cfg, prompt_set, DIGIT_NAMES, DIGIT_IDS)
+    assert sorted(df["class_index"].unique()) == list(range(10))
