@@ -121,7 +121,7 @@ class ShardStream(IterableDataset):
     # -- decoding
     def _batch(self, items: Iterator, n: int, aug_base: int | None, first: int):
         """Decode (and transform) the next ``n`` items into a batch, or fewer if ``items`` runs out.
-        Items are read in groups of up to 256 kB of encoded bytes and then decoded: small images are
+        Items are read in groups of up to 1 MB of encoded bytes and then decoded: small images are
         read a batch at a time, large ones decoded while their bytes are still in the CPU's cache."""
         if aug_base is not None:  # a batch's augmentation depends only on its position in the stream
             s = (aug_base * 1_000_003 + first) & 0x7FFFFFFF
@@ -134,7 +134,7 @@ class ShardStream(IterableDataset):
             for item in items:
                 group.append(item)
                 size += len(item[1])
-                if size >= 1 << 18 or len(ys) + len(group) == n:
+                if size >= 1 << 20 or len(ys) + len(group) == n:
                     break
             if not group:
                 break
