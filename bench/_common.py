@@ -44,3 +44,13 @@ def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def alternate(ours: Callable[[], float], baseline: Callable[[], float], repeats: int = 3) -> tuple[float, float]:
+    """Best-of-``repeats`` seconds of two timed callables run alternately (baseline first), so
+    both see the same machine state."""
+    t_ours = t_base = float("inf")
+    for _ in range(repeats):
+        t_base = min(t_base, baseline())
+        t_ours = min(t_ours, ours())
+    return t_ours, t_base

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import ROOT
+from _common import ROOT, alternate
 
 
 def main() -> None:
@@ -59,10 +59,7 @@ def main() -> None:
                          generator=gen, output_type="np")
             return time.perf_counter() - t0
 
-        t_ours, t_bare = float("inf"), float("inf")
-        for _ in range(3):
-            t_bare = min(t_bare, bare())
-            t_ours = min(t_ours, ours())
+        t_ours, t_bare = alternate(ours, bare)
     ratio = t_bare / t_ours
     print(f"{a.images} images at {a.size} px, {a.steps} steps, batch {a.batch} on {dev}: generate step "
           f"{a.images / t_ours:7.1f} img/s | bare diffusers loop {a.images / t_bare:7.1f} img/s | "

@@ -87,8 +87,12 @@ class Sampler:
 class LatentDiffusion(Sampler):
     family = "latent_diffusion"
 
+    def guidance_scale(self, guidance: float) -> float:
+        """diffusers' guidance_scale for a run's guidance."""
+        return float(guidance)
+
     def __call__(self, prompt, guidance_scale, num_inference_steps, generator, output_type="np") -> Output:
-        res = self.pipes[0](prompt=list(prompt), guidance_scale=float(guidance_scale),
+        res = self.pipes[0](prompt=list(prompt), guidance_scale=self.guidance_scale(guidance_scale),
                             num_inference_steps=num_inference_steps, generator=generator, output_type="np")
         return Output(np.asarray(res.images))
 
@@ -112,13 +116,12 @@ class PixelCascade(Sampler):
         return Output(np.asarray(high))
 
 
-class MaskedToken(Sampler):
+class MaskedToken(LatentDiffusion):
+    """One pipeline called like Stable Diffusion's, at diffusers' guidance_scale 1 + t."""
     family = "masked_token"
 
-    def __call__(self, prompt, guidance_scale, num_inference_steps, generator, output_type="np") -> Output:
-        res = self.pipes[0](prompt=list(prompt), guidance_scale=muse_guidance(guidance_scale),
-                            num_inference_steps=num_inference_steps, generator=generator, output_type="np")
-        return Output(np.asarray(res.images))
+    def guidance_scale(self, guidance: float) -> float:
+        return muse_guidance(guidance)
 
 
 def load_sampler(family: str, paths: list[str | Path], model_cfg: dict, name: str = "<name>",
