@@ -67,10 +67,3 @@ def describe(device: torch.device, dtype: torch.dtype) -> dict:
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(device)
     return out
-
-
-def module_device(model) -> torch.device:
-    """Where a module's (or a diffusers pipeline's) parameters are."""
-    if hasattr(model, "device") and isinstance(model.device, torch.device):
-        return model.device
-    return next(model.parameters()).device

@@ -3,7 +3,7 @@
 The rule's job process (Snakemake's script) writes the job's spec to a JSON file beside its
 outputs and starts the workers:
 
-* 1 process: in-process, no launcher;
+* 1 process: in-process, no launcher, no spec file;
 * 1 node, G processes: ``python -m torch.distributed.run --standalone --nproc-per-node G``;
 * N nodes: ``srun --nodes N --ntasks-per-node 1`` runs one ``torch.distributed.run`` per node,
   meeting at a c10d rendezvous on the allocation's first node (``SLURM_JOB_NODELIST``).
@@ -44,16 +44,18 @@ def command(spec: str | Path, nodes: int, gpus: int, env: dict | None = None) ->
 
 
 def launch(spec: dict, spec_path: str | Path, nodes: int, gpus: int, threads_per_process: int = 1) -> None:
-    """Run the training job described by ``spec`` on ``nodes x gpus`` processes."""
+    """Run the training job described by ``spec`` on ``nodes x gpus`` processes: in this process
+    when that is one, else through torchrun with the spec written to ``spec_path`` for the workers."""
     from .io import atomic_path
+    from .steps import train
 
+    if nodes * gpus == 1:
+        train.train_job(0, 1, spec)
+        return
     spec_path = Path(spec_path)
     with atomic_path(spec_path) as tmp:
         Path(tmp).write_text(json.dumps(spec))
     try:
-        if nodes * gpus == 1:
-            worker(spec_path)
-            return
         cmd = command(spec_path, nodes, gpus)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_process), "PYTHONUNBUFFERED": "1"}
         log.info("launching %d x %d processes: %s", nodes, gpus, " ".join(cmd))
@@ -71,28 +73,21 @@ def launch(spec: dict, spec_path: str | Path, nodes: int, gpus: int, threads_per
 
 
 def worker(spec_path: str | Path) -> None:
-    """One training process: join the process group torchrun set up (if any) and train."""
+    """One of the processes torchrun started: join its process group and train."""
     import torch
-
-    from .steps import train
-
-    spec = json.loads(Path(spec_path).read_text())
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if world == 1:
-        train.train_job(rank, world, spec)
-        return
     import torch.distributed as dist
 
     from .device import job_device
+    from .steps import train
 
+    spec = json.loads(Path(spec_path).read_text())
     device = job_device()
     if device.type == "cuda":
         torch.cuda.set_device(device)
     torch.set_num_threads(max(1, int(spec["threads"])))
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        train.train_job(rank, world, spec)
+        train.train_job(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), spec)
         dist.barrier()
     finally:
         dist.destroy_process_group()

@@ -73,7 +73,7 @@ class Sampler:
 
     def to(self, device=None, dtype=None):
         for p in self.pipes:
-            p.to(device=device, dtype=dtype) if dtype is not None else p.to(device)
+            p.to(device=device, dtype=dtype)
         return self
 
     @property

@@ -76,10 +76,11 @@ def describe_model(path: str | Path, model=None) -> dict:
 
 
 def resolve_device(device: str | None) -> str:
-    import torch
-
+    """``auto``: the job's device (``synscale.device.job_device``); else the device named."""
     if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        from .device import job_device
+
+        return str(job_device())
     return device
 
 

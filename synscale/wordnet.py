@@ -3,8 +3,9 @@
 ImageNet wnids are WordNet 3.0 noun offsets (``n01440764`` -> ``tench.n.01``). The data directory
 is searched in this order: ``$SYNSCALE_NLTK_DATA``, the project's ``.venv/nltk_data``, then nltk's
 own search path (``$NLTK_DATA``, ``<sys.prefix>/nltk_data``, ``~/nltk_data``, ...).
-``envs/install_wordnet.sh`` puts it there (Debian ``wordnet-base`` + ``wordnet-sense-index``, or
-``nltk.download('wordnet')``).
+``envs/install_wordnet.sh``, run once by ``install.sh``, puts it there (from Debian's
+``wordnet-base`` + ``wordnet-sense-index``; only where those are unavailable does that install step
+fetch nltk's copy). The workflow itself only reads it.
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 WNID_RE = re.compile(r"^n[0-9]{8}$")
-INSTALL_HINT = ("run `envs/install_wordnet.sh` (copies Debian's wordnet-base + wordnet-sense-index, "
-                "or runs nltk.download('wordnet'), into .venv/nltk_data), or set SYNSCALE_NLTK_DATA to an "
-                "nltk data directory holding corpora/wordnet")
+INSTALL_HINT = ("install it once with `envs/install_wordnet.sh` (Debian's wordnet-base + wordnet-sense-index "
+                "into .venv/nltk_data), or set SYNSCALE_NLTK_DATA to an nltk data directory holding "
+                "corpora/wordnet")
 
 
 class WordNetMissing(FileNotFoundError):
