@@ -21,6 +21,7 @@ include: "workflow/rules/quality.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/fit.smk"
+include: "workflow/rules/grid.smk"
 
 
 onstart:

@@ -76,6 +76,7 @@ class Run:
     scales: tuple[int, ...]
     fit_range: tuple[int, int] | None
     classifier: dict | None = None  # runs[].classifier: this run's own classifier
+    default_target: bool = True
 
     @property
     def is_real(self) -> bool:
@@ -278,6 +279,41 @@ def _recipe_errors(cfg: dict) -> list[str]:
     return errs
 
 
+def _grid_errors(cfg: dict) -> list[str]:
+    grid = cfg["grid"]
+    if grid is None:
+        return []
+    errs = []
+    models = cfg["models"]
+    supported = SUPPORTED_PROMPTS[cfg["data"]["source"]]
+    for p in grid["prompts"]:
+        if p not in PROMPT_SETS:
+            errs.append(f"config key 'grid.prompts': unknown prompt set {p!r}; known: {', '.join(PROMPT_SETS)}")
+        elif p not in supported and not _prompt_model(cfg, p):
+            errs.append(f"config key 'grid.prompts': prompt set {p!r} is not available for data.source="
+                        f"{cfg['data']['source']!r} without {_PROMPT_MODEL_HINT[p]}")
+    if len(set(grid["prompts"])) != len(grid["prompts"]):
+        errs.append("config key 'grid.prompts': a prompt set is listed twice")
+    if bool(grid["guidance"]) != bool(grid["prompts"]):
+        errs.append("config key 'grid': give both 'guidance' (model -> values) and 'prompts' for a sweep, or neither")
+    if not grid["guidance"] and not grid["include_runs"]:
+        errs.append("config key 'grid': empty; give 'guidance' and 'prompts', or 'include_runs: true', or set grid: null")
+    for model, values in grid["guidance"].items():
+        key = f"grid.guidance.{model}"
+        if model not in models:
+            errs.append(f"config key '{key}': unknown model {model!r}; define it under 'models' "
+                        f"(known: {sorted(models)})")
+            continue
+        lo, hi = models[model]["guidance_range"]
+        bad = [v for v in values if not lo <= v <= hi]
+        if bad and lo <= hi:
+            errs.append(f"config key '{key}': guidance {', '.join(f'{v:g}' for v in bad)} outside the range "
+                        f"[{lo:g}, {hi:g}] of model {model!r} (models.{model}.guidance_range)")
+        if len({fmt_guidance(v) for v in values}) != len(values):
+            errs.append(f"config key '{key}': a guidance value is listed twice")
+    return errs
+
+
 def semantic_errors(cfg: dict) -> list[str]:
     """Checks a schema cannot express (``cfg`` has its defaults filled)."""
     errs: list[str] = _recipe_errors(cfg)
@@ -295,6 +331,7 @@ def semantic_errors(cfg: dict) -> list[str]:
         errs += _run_errors(cfg, i, run, names)
     if cfg["fit"]["range"] is not None:
         errs += _range_errors("fit.range", cfg["fit"]["range"], "fit")
+    errs += _grid_errors(cfg)
     data = cfg["data"]
     if source == "embedded_mnist":
         missing = [k for k in ("train_size", "val_size") if k not in data]
@@ -495,7 +532,7 @@ def external_paths(cfg: dict) -> list[tuple[str, str]]:
             sub = o["class_subset"]
             if isinstance(sub, str) and sub not in TIMM_SUBSETS:
                 out.append((f"data.ood.{name}.class_subset", sub))
-    used = runs(cfg).values()
+    used = [*runs(cfg).values(), *grid_runs(cfg).values()]
     for name in sorted({r.model for r in used if not r.is_real}):
         for k in ("path", "sr_path"):
             if cfg["models"][name][k]:
@@ -556,7 +593,27 @@ def runs(cfg: dict) -> dict[str, Run]:
         name = run_name(r["model"], r.get("guidance"), r.get("prompt"), rc["tag"] if rc else None)
         fr = r.get("fit_range") or cfg["fit"]["range"]
         out[name] = Run(name, r["model"], r.get("guidance"), r.get("prompt"), tuple(r["scales"]),
-                        tuple(fr) if fr else None, rc)
+                        tuple(fr) if fr else None, rc, r.get("default_target", True))
+    return out
+
+
+def grid_runs(cfg: dict) -> dict[str, Run]:
+    """The (model, guidance, prompt) configs of the ``grid`` section (the configured runs' own with
+    ``include_runs``), as runs without scales: each has a synthetic test set and its quality, shared
+    with the scaling run of the same name."""
+    grid = cfg.get("grid")
+    if not grid:
+        return {}
+    out = {}
+    if grid.get("include_runs"):
+        for r in runs(cfg).values():
+            if not r.is_real and r.data not in out:
+                out[r.data] = Run(r.data, r.model, float(r.guidance), r.prompt, (), None)
+    for model in sorted(grid.get("guidance", {})):
+        for prompt in grid["prompts"]:
+            for g in sorted(grid["guidance"][model]):
+                name = run_name(model, g, prompt)
+                out[name] = Run(name, model, float(g), prompt, (), None)
     return out
 
 

@@ -124,12 +124,26 @@ class MaskedToken(LatentDiffusion):
         return muse_guidance(guidance)
 
 
+# a cascade the workflow trains is one directory holding both stages
+CASCADE_STAGES = ("stage_1", "stage_2")
+
+
+def pipeline_dirs(family: str, paths: list[str | Path]) -> list[str]:
+    """The pipeline directories of a model: ``paths`` as given, except that a single directory of
+    a pixel cascade (the tiny one the workflow trains) holds its stages as subdirectories."""
+    if family == "pixel_cascade" and len(paths) == 1:
+        return [str(Path(paths[0]) / s) for s in CASCADE_STAGES]
+    return [str(p) for p in paths]
+
+
 def load_sampler(family: str, paths: list[str | Path], model_cfg: dict, name: str = "<name>",
                  dtype: torch.dtype = torch.float32) -> Sampler:
     """The sampler of ``family`` from its local pipeline directories (``paths``, in the order of
-    ``FAMILY_PATH_KEYS``); ``model_cfg`` is the model's config section."""
+    ``FAMILY_PATH_KEYS``, or the one directory of a trained cascade); ``model_cfg`` is the model's
+    config section."""
     if family not in FAMILY_PIPELINES:
         raise ValueError(f"models.{name}.family: unknown family {family!r}; known: {sorted(FAMILY_PIPELINES)}")
+    paths = pipeline_dirs(family, paths)
     keys = [f"models.{name}.{k}" for k in FAMILY_PATH_KEYS[family]]
     if len(paths) != len(keys):
         raise ValueError(f"models.{name}: family {family} needs {len(keys)} pipeline directories ({', '.join(keys)}), "

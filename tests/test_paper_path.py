@@ -32,6 +32,7 @@ def smk(workdir, configfile, *args, check=True):
 def built(paperlike_config, tmp_path_factory):
     wd = tmp_path_factory.mktemp("paperlike-run")
     smk(wd, paperlike_config)
+    smk(wd, paperlike_config, "results/paperlike/grid/summary.csv", "results/paperlike/scaling/summary.csv")
     return wd, wd / "results" / "paperlike", paperlike_config
 
 
@@ -99,6 +100,32 @@ def test_three_families_generate_from_their_saved_pipelines(built):
         q = json.loads((res / "quality" / f"{run}.json").read_text())
         assert q["n_images"] == 20 and 0 <= q["recognizability"] <= 1
         assert json.loads((res / "eval" / run / "n40.json").read_text())["val"]["n"] == 80
+
+
+def test_guidance_grid_and_scaling_summary(built):
+    """The grid section's configs get test sets and quality (sharing those of a scaling run of the
+    same name), summarised with Spearman correlations; the scaling summary has a row per fitted run."""
+    import pandas as pd
+
+    wd, res, cfgfile = built
+    grid = pd.read_csv(res / "grid" / "summary.csv")
+    assert sorted(grid["run"]) == sorted(["sd_cfg2_classname", "sd_cfg4_classname", "imagen_cfg1.5_classname",
+                                          "muse_cfg0.3_classname", "muse_cfg1_classname"])
+    fam = dict(zip(grid["model"], grid["family"]))
+    assert fam == {"sd": "latent_diffusion", "imagen": "pixel_cascade", "muse": "masked_token"}
+    assert grid["recognizability"].between(0, 1).all() and (grid["n_images"] == 20).all()
+    q = json.loads((res / "quality" / "imagen_cfg1.5_classname.json").read_text())
+    assert grid.set_index("run").loc["imagen_cfg1.5_classname", "recognizability"] == pytest.approx(
+        q["recognizability"], abs=1e-5)
+    summary = json.loads((res / "grid" / "summary.json").read_text())
+    assert set(summary["spearman_guidance"]) == {"sd", "imagen", "muse"}
+    assert summary["spearman_guidance"]["sd"]["all"]["recognizability"]["n"] == 2
+    assert (res / "grid" / "summary.png").stat().st_size > 10_000
+    scaling = pd.read_csv(res / "scaling" / "summary.csv")
+    assert sorted(scaling["run"]) == ["real", "sd_cfg2_incap"]
+    fit = json.loads((res / "scaling" / "sd_cfg2_incap.json").read_text())
+    row = scaling.set_index("run").loc["sd_cfg2_incap"]
+    assert row["k"] == pytest.approx(fit["k"], rel=1e-5) and row["family"] == "latent_diffusion"
 
 
 def test_class_subset_logits_are_masked(built):

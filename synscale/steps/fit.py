@@ -61,6 +61,40 @@ def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | Non
     return out
 
 
+SUMMARY_COLUMNS = ("run", "model", "family", "guidance", "prompt", "k", "k_ci_low", "k_ci_high",
+                   "neg_log_L_at_DI", "r2", "largest_scale", "val_top1_at_largest", "recognizability", "diversity")
+
+
+def summarize(cfg: dict, fit_jsons: Sequence[str], families: dict, out_csv: str) -> list[dict]:
+    """One row per fitted run: k with its CI, -log L at D_I, R^2, top-1 at the largest scale and the
+    run's synthetic-data quality; ``families``: model name -> T2I family."""
+    import pandas as pd
+
+    from ..io import atomic_path
+
+    rows = []
+    for p in fit_jsons:
+        f = read_output(p, cfg)
+        q = f.get("quality") or {}
+        ci = f.get("k_ci") or [None, None]
+        last = max(f["points"], key=lambda pt: pt["scale"])
+        rows.append({"run": f["run"], "model": f["model"], "family": families.get(f["model"], "real data"),
+                     "guidance": f["guidance"], "prompt": f["prompt"], "k": f["k"], "k_ci_low": ci[0],
+                     "k_ci_high": ci[1], "neg_log_L_at_DI": f["neg_log_L_at_DI"], "r2": f["r2"],
+                     "largest_scale": last["scale"], "val_top1_at_largest": last["val_top1"],
+                     "recognizability": q.get("recognizability"), "diversity": q.get("diversity")})
+    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    with atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    for r in rows:
+        log.info("%s: k=%.3f [%s, %s]", r["run"], r["k"], r["k_ci_low"], r["k_ci_high"])
+    return rows
+
+
+def main_summary(job) -> list[dict]:
+    return summarize(job.config, job.input["fits"], job.params["families"], job.output["csv"])
+
+
 def main(job) -> dict:
     quality = job.input["quality"]
     return fit(job.config, job.params["run"], job.input["evals"], quality[0] if quality else None,

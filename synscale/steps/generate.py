@@ -43,7 +43,7 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
     from ..device import describe, job_device, place, resolve_dtype
     from ..generate import generate_set, shard_labels, testset_labels
     from ..prompts import pick_prompts
-    from ..samplers import load_sampler
+    from ..samplers import load_sampler, pipeline_dirs
     from ..shards import write_manifest
 
     inject_failure(run, shard)
@@ -63,6 +63,7 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
     device = job_device()
     dtype = resolve_dtype(m["dtype"], device)
     pipe_dirs = [str(pipe_dir)] if isinstance(pipe_dir, (str, Path)) else list(map(str, pipe_dir))
+    pipe_dirs = pipeline_dirs(m["family"], pipe_dirs)
     pipe = place(load_sampler(m["family"], pipe_dirs, m, model, dtype=dtype), device)
     prog = Progress(f"{run} shard {shard}", len(labels))
     info = generate_set(pipe, out_tar, run, shard, labels, prompts, guidance, m["steps"], m["batch_size"],

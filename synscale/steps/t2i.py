@@ -1,5 +1,12 @@
-"""Step of rule ``train_t2i``: the embedded default's tiny text-to-image model, trained on the real
-train split and saved as a diffusers pipeline directory (loaded like real weights)."""
+"""Step of rule ``train_t2i``: the embedded default's tiny text-to-image model of a family, trained
+on the real train split and saved as the family's diffusers pipeline directory (loaded like real
+weights):
+
+* ``latent_diffusion``: a ``StableDiffusionPipeline`` (``synscale.t2i``);
+* ``pixel_cascade``: an ``IFPipeline`` and an ``IFSuperResolutionPipeline``, saved as ``stage_1`` and
+  ``stage_2`` of the model directory (``synscale.t2i_if``);
+* ``masked_token``: an ``AmusedPipeline`` (``synscale.t2i_amused``).
+"""
 from __future__ import annotations
 
 import logging
@@ -23,42 +30,82 @@ def keys(model: str) -> tuple[str, ...]:
     return ("seed", *IMAGE_KEYS, f"models.{model}.family", f"models.{model}.train")
 
 
+def _progress(model: str):
+    """The progress factory the trainers take: ``progress(phase, total)(step, loss)``."""
+    return lambda name, total: Progress(f"{model} {name}", total)
+
+
+# each trainer returns (training statistics, a function saving the trained pipeline(s) into a directory)
+def _train_latent_diffusion(cfg, tc, images, caps, seed, progress):
+    from ..t2i import build_latent_diffusion, train_unet, train_vae
+
+    pipe = build_latent_diffusion(tc["arch"], tc["text_encoder"], tc["max_length"],
+                                  cfg["data"]["channels"], cfg["data"]["image_size"], seed)
+    bs = tc["batch_size"]
+    p = progress("VAE", tc["vae_steps"])
+    vae_stats = train_vae(pipe, images, tc["vae_steps"], bs, tc["vae_lr"], tc["kl_weight"], seed,
+                          progress=lambda s, v: p(s + 1, v))
+    log.info("VAE: %s", vae_stats)
+    p = progress("UNet", tc["unet_steps"])
+    unet_stats = train_unet(pipe, images, caps, tc["unet_steps"], bs, tc["unet_lr"], tc["uncond_prob"],
+                            seed + 1, progress=lambda s, v: p(s + 1, v))
+    log.info("UNet: %s", unet_stats)
+    return {**vae_stats, **unet_stats}, lambda d: pipe.save_pretrained(str(d))
+
+
+def _train_pixel_cascade(cfg, tc, images, caps, seed, progress):
+    from ..t2i_if import build_cascade, save_cascade, train_cascade
+
+    s1, s2 = build_cascade(tc["arch"], tc["text_encoder"], cfg["data"]["channels"], tc["base_size"],
+                           cfg["data"]["image_size"], seed)
+    stats = train_cascade(s1, s2, images, caps, tc, seed, progress=progress)
+    return stats, lambda d: save_cascade(s1, s2, d)
+
+
+def _train_masked_token(cfg, tc, images, caps, seed, progress):
+    from ..t2i_amused import build_amused, save_amused, train_amused
+
+    pipe = build_amused(tc["arch"], cfg["data"]["channels"], cfg["data"]["image_size"], seed)
+    stats = train_amused(pipe, images, caps, tc, seed, progress=progress)
+    return stats, lambda d: save_amused(pipe, d)
+
+
+TRAINERS = {"latent_diffusion": _train_latent_diffusion, "pixel_cascade": _train_pixel_cascade,
+            "masked_token": _train_masked_token}
+
+
 def train_t2i(cfg: dict, model: str, train_shards: Sequence[str | Path], classes_json: str | Path,
               out_dir: str | Path, manifests: Sequence[str | Path] = ()) -> dict:
-    """Train the embedded default's tiny latent-diffusion model and save it as a pipeline dir."""
+    """Train the embedded default's tiny model ``model`` (of its family) and save it."""
     from ..image_stats import caption_images
     from ..prompts import clip_templates
-    from ..t2i import build_latent_diffusion, train_unet, train_vae, training_captions
+    from ..t2i import training_captions
 
     check(train_shards, manifests)
     t0 = time.time()
     m = cfg["models"][model]
     tc = m["train"]
+    family = m["family"]
+    if family not in TRAINERS:
+        raise ValueError(f"models.{model}.family: no tiny {family!r} model to train; give local weights in "
+                         f"models.{model}.path")
     seed = C.seed_for(cfg["seed"], "t2i", model)
     classes = load_classes(classes_json)
     data = read_images(train_shards, cfg)
     captions = caption_images(data.images)
     caps = training_captions(classes["names"], data.labels, captions, clip_templates("clip80"),
                              np.random.default_rng(seed), tc["caption_variants"])
-    pipe = build_latent_diffusion(tc["arch"], tc["text_encoder"], tc["max_length"],
-                                  cfg["data"]["channels"], cfg["data"]["image_size"], seed)
-    bs = tc["batch_size"]
-    p = Progress(f"{model} VAE", tc["vae_steps"])
-    vae_stats = train_vae(pipe, data.images, tc["vae_steps"], bs, tc["vae_lr"], tc["kl_weight"], seed,
-                          progress=lambda s, v: p(s + 1, v))
-    log.info("VAE: %s", vae_stats)
-    p = Progress(f"{model} UNet", tc["unet_steps"])
-    unet_stats = train_unet(pipe, data.images, caps, tc["unet_steps"], bs, tc["unet_lr"], tc["uncond_prob"],
-                            seed + 1, progress=lambda s, v: p(s + 1, v))
-    log.info("UNet: %s", unet_stats)
+    stats, save = TRAINERS[family](cfg, tc, data.images, caps, seed, _progress(model))
+    wall = time.time() - t0
+    log.info("%s (%s): trained in %.0f s: %s", model, family, wall, stats)
     with atomic_path(out_dir, is_dir=True) as tmp:
-        pipe.save_pretrained(str(tmp))
+        save(tmp)
         write_json(Path(tmp) / "synscale_training.json", {
-            "model": model, "family": m["family"], "n_train_images": len(data),
-            **vae_stats, **unet_stats,
-            "provenance": provenance(cfg, seeds={"t2i": seed}, wall_time_s=time.time() - t0),
+            "model": model, "family": family, "n_train_images": len(data), **stats,
+            "training_seconds": round(wall, 1),
+            "provenance": provenance(cfg, seeds={"t2i": seed}, wall_time_s=wall),
         })
-    return {**vae_stats, **unet_stats}
+    return stats
 
 
 def main(job) -> dict:

@@ -14,6 +14,7 @@ from synscale.steps import data as DATA_STEP
 from synscale.steps import evaluate as EVALUATE_STEP
 from synscale.steps import fit as FIT_STEP
 from synscale.steps import generate as GENERATE_STEP
+from synscale.steps import grid as GRID_STEP
 from synscale.steps import prompts as PROMPTS_STEP
 from synscale.steps import quality as QUALITY_STEP
 from synscale.steps import reference as REFERENCE_STEP
@@ -192,6 +193,11 @@ def run_of(wildcards):
 DATA_RUNS = {}
 for _r in RUNS.values():
     DATA_RUNS.setdefault(_r.data, _r)
+# the guidance sweep of the `grid` section: test sets and quality only (a config that is also a
+# scaling run shares them)
+GRID = C.grid_runs(CFG)
+for _r in GRID.values():
+    DATA_RUNS.setdefault(_r.data, _r)
 
 
 def data_run(wildcards):
@@ -229,9 +235,9 @@ def evaluate_inputs(wildcards):
 
 
 # ---------------------------------------------------------------- targets
-def final_targets():
+def run_targets(runs):
     out = []
-    for name, run in RUNS.items():
+    for name, run in runs.items():
         if len(run.scales) >= 2:
             out.append(f"{RES}/scaling/{name}.json")
         else:
@@ -239,6 +245,15 @@ def final_targets():
         if not run.is_real:
             out.append(quality_json(name))
     return sorted(set(out), key=out.index)
+
+
+def final_targets():
+    return run_targets({n: r for n, r in RUNS.items() if r.default_target})
+
+
+def fitted_runs():
+    """Runs with a scaling law (two scales or more)."""
+    return [name for name, run in RUNS.items() if len(run.scales) >= 2]
 
 
 # ---------------------------------------------------------------- cluster resources

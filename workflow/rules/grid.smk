@@ -1,0 +1,17 @@
+# The T2I families compared over the guidance sweep of the `grid` section (Tables A4-A5, Fig. 2).
+# Not in the default target: snakemake results/grid/summary.csv
+rule grid:
+    input:
+        quality=lambda w: [quality_json(name) for name in GRID],
+    output:
+        csv=f"{RES}/grid/summary.csv",
+        json=f"{RES}/grid/summary.json",
+        png=report(f"{RES}/grid/summary.png", caption="../report/grid.rst", category="Guidance sweep"),
+    params:
+        config=job_config(GRID_STEP.KEYS),
+        runs=lambda w: {name: {"model": r.model, "family": CFG["models"][r.model]["family"], "guidance": r.guidance,
+                               "prompt": r.prompt} for name, r in GRID.items()},
+    log:
+        "logs/grid/summary.log",
+    script:
+        "../scripts/grid.py"
