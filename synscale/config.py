@@ -297,7 +297,8 @@ def _grid_errors(cfg: dict) -> list[str]:
     if bool(grid["guidance"]) != bool(grid["prompts"]):
         errs.append("config key 'grid': give both 'guidance' (model -> values) and 'prompts' for a sweep, or neither")
     if not grid["guidance"] and not grid["include_runs"]:
-        errs.append("config key 'grid': empty; give 'guidance' and 'prompts', or 'include_runs: true', or set grid: null")
+        errs.append("config key 'grid': empty; give 'guidance' and 'prompts', or 'include_runs: true', "
+                    "or set grid: null")
     for model, values in grid["guidance"].items():
         key = f"grid.guidance.{model}"
         if model not in models:
