@@ -279,6 +279,26 @@ def _recipe_errors(cfg: dict) -> list[str]:
     return errs
 
 
+def _probe_errors(cfg: dict) -> list[str]:
+    errs = []
+    embedded = cfg["data"]["source"] == "embedded_mnist"
+    for name, spec in cfg["probes"].items():
+        key = f"probes.{name}"
+        groups = (("torchvision", ("torchvision", "root")), ("shards", ("train_shards", "test_shards")),
+                  ("embedded", ("embedded",)))
+        kinds = [k for k, keys in groups if any(spec.get(x) for x in keys)]
+        if len(kinds) != 1:
+            errs.append(f"config key '{key}': give exactly one of torchvision + root, train_shards + test_shards, "
+                        f"or embedded (got {kinds or 'none'})")
+        elif kinds == ["torchvision"] and not (spec.get("torchvision") and spec.get("root")):
+            errs.append(f"config key '{key}': a torchvision probe needs both 'torchvision' and 'root'")
+        elif kinds == ["shards"] and not (spec.get("train_shards") and spec.get("test_shards")):
+            errs.append(f"config key '{key}': a webdataset probe needs both 'train_shards' and 'test_shards'")
+        elif kinds == ["embedded"] and not embedded:
+            errs.append(f"config key '{key}.embedded': only for data.source 'embedded_mnist'")
+    return errs
+
+
 def _grid_errors(cfg: dict) -> list[str]:
     grid = cfg["grid"]
     if grid is None:
@@ -333,6 +353,7 @@ def semantic_errors(cfg: dict) -> list[str]:
     if cfg["fit"]["range"] is not None:
         errs += _range_errors("fit.range", cfg["fit"]["range"], "fit")
     errs += _grid_errors(cfg)
+    errs += _probe_errors(cfg)
     data = cfg["data"]
     if source == "embedded_mnist":
         missing = [k for k in ("train_size", "val_size") if k not in data]
@@ -540,6 +561,16 @@ def external_paths(cfg: dict) -> list[tuple[str, str]]:
                 out.append((f"models.{name}.{k}", cfg["models"][name][k]))
     if cfg["reference_classifier"]["path"]:
         out.append(("reference_classifier.path", cfg["reference_classifier"]["path"]))
+    for name, spec in cfg["probes"].items():
+        if spec.get("root"):
+            out.append((f"probes.{name}.root", spec["root"]))
+        for k in ("train_shards", "test_shards"):
+            if spec.get(k):
+                out += [(f"probes.{name}.{k}", p) for p in braceexpand(spec[k])]
+    if cfg["quality"]["fid"]["inception_weights"]:
+        out.append(("quality.fid.inception_weights", cfg["quality"]["fid"]["inception_weights"]))
+    if cfg["quality"]["lpips"]["backbone_weights"]:
+        out.append(("quality.lpips.backbone_weights", cfg["quality"]["lpips"]["backbone_weights"]))
     prompts = {r.prompt for r in used}
     for prompt, section in (("word2sen", "word2sen"), ("incap", "captioner")):
         if prompt in prompts and cfg["prompts"][section]["path"]:

@@ -42,6 +42,21 @@ def _cfg(path):
     return C.validate(C.load_yaml(path))
 
 
+def test_linear_probe_on_a_torchvision_root_and_ood_fits(built):
+    """Every evaluation probes the classifier on the DTD-layout root with torchvision's DTD class;
+    every fit holds one OOD fit (loss and error) per OOD set."""
+    wd, res, cfgfile = built
+    e = json.loads((res / "eval" / "sd_cfg2_incap" / "n80.json").read_text())
+    p = e["probes"]["dtd"]
+    assert p["kind"] == "torchvision" and p["n_train"] == 48 and p["n_test"] == 48 and p["n_classes"] == 4
+    assert 0 <= p["top1"] <= 1 and e["probe_average"] == p["top1"]
+    fit = json.loads((res / "scaling" / "sd_cfg2_incap.json").read_text())
+    assert set(fit["ood_fits"]) == {"digits_full", "digits_subset"}
+    for name, f in fit["ood_fits"].items():
+        losses = [pt["ood"][name]["loss"] for pt in fit["points"]]
+        assert f["loss"]["n_points"] == 3 and np.isfinite(f["loss"]["k"]), (name, losses)
+
+
 def test_scaling_jsons_from_the_webdataset_branch(built):
     wd, res, cfgfile = built
     cfg = _cfg(cfgfile)
@@ -99,6 +114,10 @@ def test_three_families_generate_from_their_saved_pipelines(built):
         assert read_shard(res / "shards" / run / "shard-00000.tar", channels=3).images.shape == (40, 32, 32, 3)
         q = json.loads((res / "quality" / f"{run}.json").read_text())
         assert q["n_images"] == 20 and 0 <= q["recognizability"] <= 1
+        # FID on Inception-v3 features from the local weights file, LPIPS on the local SqueezeNet
+        assert q["fid_feature_space"].startswith("inception-v3") and q["fid"] > 0
+        assert q["lpips_feature_space"] == "squeeze (torchmetrics LPIPS)" and q["lpips"] > 0
+        assert len(q["per_class_fid"]) == len(q["per_class_lpips"]) == 4 and q["lpips_pairs_per_class"] == 10
         assert json.loads((res / "eval" / run / "n40.json").read_text())["val"]["n"] == 80
 
 

@@ -15,9 +15,10 @@ from .common import IMAGE_KEYS, load_classes
 
 log = logging.getLogger("synscale")
 
-KEYS = (*IMAGE_KEYS, "data.ood", *(f"classifier.{k}" for k in (
+KEYS = ("seed", *IMAGE_KEYS, "data.ood", "probes", *(f"classifier.{k}" for k in (
     "arch", "kwargs", "dropout", "drop_path", "input_size", "eval_crop_pct", "eval_batch_size", "amp", "workers")))
 OOD_PREFIX = "ood_"
+PROBE_PREFIX = "probe_"
 
 
 def class_subset(spec, n_classes: int, key: str) -> list[int] | None:
@@ -44,15 +45,55 @@ def class_subset(spec, n_classes: int, key: str) -> list[int] | None:
     return sorted(set(spec))
 
 
+def run_probes(cfg: dict, model, amp, device, cc: dict, tf, probe_inputs: dict[str, list[str]]) -> dict:
+    """Linear probes on every dataset of ``probes`` (``synscale.probes``); ``probe_inputs``: name ->
+    the shards an embedded or webdataset probe reads."""
+    from torch.utils.data import DataLoader
+
+    from ..loader import ShardPart, make_loader
+    from ..probes import features, linear_probe, pil_transform, probe_kind, stratified_split, torchvision_split
+
+    d = cfg["data"]
+    out = {}
+    for name, spec in cfg["probes"].items():
+        key = f"probes.{name}"
+
+        def shards(paths):
+            return make_loader([ShardPart(str(p)) for p in paths], cc["eval_batch_size"], d["image_size"],
+                               d["channels"], tf, workers=min(cc["workers"], len(paths)),
+                               pin_memory=device.type == "cuda")
+
+        kind = probe_kind(spec)
+        if kind == "embedded":
+            f, y = features(model, shards(probe_inputs[name]), amp)
+            tr, te = stratified_split(y, spec["train_fraction"], C.seed_for(cfg["seed"], "probe", name))
+            train, test = (f[tr], y[tr]), (f[te], y[te])
+        elif kind == "shards":
+            train = features(model, shards(probe_inputs[name + "_train"]), amp)
+            test = features(model, shards(probe_inputs[name + "_test"]), amp)
+        else:
+            ptf = pil_transform(tf, d["channels"])
+            train, test = (features(model, DataLoader(torchvision_split(spec, split, ptf, key),
+                                                      batch_size=cc["eval_batch_size"], num_workers=cc["workers"]),
+                                    amp) for split in ("train", "test"))
+        out[name] = {**linear_probe(*train, *test, max_iter=spec["max_iter"], c=spec["C"]), "kind": kind}
+        log.info("probe %s: top-1 %.4f (%d train, %d test)", name, out[name]["top1"], out[name]["n_train"],
+                 out[name]["n_test"])
+    return out
+
+
 def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: dict[str, list[str]],
-                      classes_json, out_json, manifests=(), run_classifier: dict | None = None) -> dict:
+                      classes_json, out_json, manifests=(), run_classifier: dict | None = None,
+                      probe_inputs: dict[str, list[str]] | None = None) -> dict:
     """``ood``: name (config key under data.ood, or the embedded sklearn_digits) -> shard paths;
-    ``manifests``: those covering the checkpoint and the real-data shards (checked first).
+    ``manifests``: those covering the checkpoint and the real-data shards (checked first);
+    ``probe_inputs``: the shards of the linear probes that read shards.
     Images stream through the loader at the classifier's evaluation crop, on the job's device."""
     from .. import recipe as R
     from ..classifier import load_checkpoint, predict, scores
     from ..device import describe, job_device, place, resolve_dtype
     from ..loader import ShardPart, eval_transform, make_loader
+    from ..probes import average
 
     check([ckpt, *val_shards, *(p for paths in ood.values() for p in paths)], manifests)
     t0 = time.time()
@@ -77,6 +118,8 @@ def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: di
         spec = d["ood"].get(name, {}).get("class_subset")
         subset = class_subset(spec, n_classes, f"data.ood.{name}.class_subset")
         out["ood"][name] = {**run_on(paths, subset), "class_subset": None if subset is None else len(subset)}
+    out["probes"] = run_probes(cfg, model, amp, device, cc, tf, probe_inputs or {})
+    out["probe_average"] = average(out["probes"])
     out.update(describe(device, amp))
     out["provenance"] = provenance(cfg, wall_time_s=time.time() - t0)
     write_json(out_json, out)
@@ -86,6 +129,7 @@ def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: di
 
 def main(job) -> dict:
     ood = {k[len(OOD_PREFIX):]: v for k, v in job.input.items() if k.startswith(OOD_PREFIX)}
+    probes = {k[len(PROBE_PREFIX):]: v for k, v in job.input.items() if k.startswith(PROBE_PREFIX)}
     return evaluate_at_scale(job.config, job.params["run"], int(job.params["scale"]), job.input["model"],
                              job.input["val"], ood, job.input["classes"], job.output["out"], job.input["manifests"],
-                             run_classifier=job.params.get("classifier"))
+                             run_classifier=job.params.get("classifier"), probe_inputs=probes)

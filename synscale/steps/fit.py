@@ -14,6 +14,16 @@ log = logging.getLogger("synscale")
 KEYS = ("fit.reference_scale", "fit.min_points")
 
 
+def _fit_or_none(scales, values, d_i) -> dict | None:
+    """The power law of a loss or an error rate (1 - top-1) over the scales; None where a value is
+    not positive (an error of exactly 0 has no logarithm)."""
+    from ..fit import fit_power_law
+
+    if min(values) <= 0:
+        return None
+    return fit_power_law(scales, values, d_i)
+
+
 def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | None, out_json: str,
         out_png: str | None = None) -> dict:
     """``run``: name, model, guidance, prompt and fit_range of the run (rule params)."""
@@ -34,6 +44,11 @@ def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | Non
     d_i = cfg["fit"]["reference_scale"]
     res = fit_power_law([e["scale"] for e in sel], [e["val"]["loss"] for e in sel], d_i)
     pck = per_class_k([e["scale"] for e in sel], [e["val"]["per_class_loss"] for e in sel], d_i)
+    scales = [e["scale"] for e in sel]
+    val_error = _fit_or_none(scales, [1 - e["val"]["top1"] for e in sel], d_i)
+    ood_fits = {name: {"loss": _fit_or_none(scales, [e["ood"][name]["loss"] for e in sel], d_i),
+                       "error": _fit_or_none(scales, [1 - e["ood"][name]["top1"] for e in sel], d_i)}
+                for name in sorted(sel[0]["ood"])}
     out = {
         "run": name,
         "model": run["model"], "guidance": run["guidance"], "prompt": run["prompt"],
@@ -43,6 +58,8 @@ def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | Non
         **res,
         "loss_falls_with_scale": bool(all(a["val_loss"] > b["val_loss"] for a, b in zip(points, points[1:]))),
         "points": points,
+        "val_error_fit": val_error,
+        "ood_fits": ood_fits,
         "per_class": pck,
         "quality": None,
     }

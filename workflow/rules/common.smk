@@ -125,6 +125,21 @@ def ood_sets():
     return {k: external_list(v["shards"], f"data.ood.{k}.shards") for k, v in DATA["ood"].items()}
 
 
+def probe_inputs():
+    """Input name -> paths of each linear probe: the embedded digits' shards, a webdataset probe's
+    train and test shards (``<name>_train``, ``<name>_test``), a torchvision probe's root."""
+    out = {}
+    for name, spec in CFG["probes"].items():
+        if spec.get("embedded") == "sklearn_digits":
+            out[name] = ood_sets()["sklearn_digits"]
+        elif spec.get("train_shards"):
+            out[name + "_train"] = external_list(spec["train_shards"], f"probes.{name}.train_shards")
+            out[name + "_test"] = external_list(spec["test_shards"], f"probes.{name}.test_shards")
+        else:
+            out[name] = external(spec["root"], f"probes.{name}.root")
+    return out
+
+
 def ood_subset_files():
     """Class-subset files of the OOD sets (a list of label indices needs none)."""
     out = []
@@ -210,6 +225,13 @@ def data_run(wildcards):
         ) from None
 
 
+def quality_weights(kind):
+    """The local network weights FID ("fid") or LPIPS ("lpips") read, if the config names them."""
+    key = {"fid": "inception_weights", "lpips": "backbone_weights"}[kind]
+    path = CFG["quality"][kind][key]
+    return external(path, f"quality.{kind}.{key}") if path else []
+
+
 def quality_json(run):
     return f"{RES}/quality/{C.data_name(run)}.json"
 
@@ -229,6 +251,8 @@ def evaluate_inputs(wildcards):
     }
     for name, paths in ood_sets().items():
         inputs[EVALUATE_STEP.OOD_PREFIX + name] = paths
+    for name, paths in probe_inputs().items():
+        inputs[EVALUATE_STEP.PROBE_PREFIX + name] = paths
     ood = [p for paths in ood_sets().values() for p in paths]
     inputs["manifests"] = manifests_of([inputs["model"], *inputs["val"], *ood])
     return inputs

@@ -1,5 +1,5 @@
-"""Recognizability and diversity of a synthetic test set."""
+"""Recognizability, diversity, FID and LPIPS of a synthetic test set."""
 from synscale.steps import quality
 from synscale.steps.job import run
 
-run(snakemake, quality.main, lists=("manifests",))
+run(snakemake, quality.main, lists=("manifests", "weights"))
