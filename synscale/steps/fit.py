@@ -5,13 +5,14 @@ import logging
 import time
 from typing import Sequence
 
+from .. import config as C
 from ..io import write_json
 from ..provenance import provenance
 from .common import read_output
 
 log = logging.getLogger("synscale")
 
-KEYS = ("fit.reference_scale", "fit.min_points")
+KEYS = ("seed", "fit.reference_scale", "fit.min_points")
 
 
 def _fit_or_none(scales, values, d_i) -> dict | None:
@@ -27,7 +28,7 @@ def _fit_or_none(scales, values, d_i) -> dict | None:
 def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | None, out_json: str,
         out_png: str | None = None) -> dict:
     """``run``: name, model, guidance, prompt and fit_range of the run (rule params)."""
-    from ..fit import fit_power_law, in_range, per_class_k
+    from ..fit import fit_series, in_range, per_class_k
 
     t0 = time.time()
     name = run["name"]
@@ -42,7 +43,8 @@ def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | Non
         raise ValueError(f"{name}: {len(sel)} scales inside fit range {fit_range}, need {min_pts}; "
                          "widen 'fit.range' (or the run's fit_range) or add scales")
     d_i = cfg["fit"]["reference_scale"]
-    res = fit_power_law([e["scale"] for e in sel], [e["val"]["loss"] for e in sel], d_i)
+    boot_seed = C.seed_for(cfg["seed"], "fit", name)
+    res = fit_series([e["scale"] for e in sel], [e["val"]["loss"] for e in sel], d_i, seed=boot_seed)
     pck = per_class_k([e["scale"] for e in sel], [e["val"]["per_class_loss"] for e in sel], d_i)
     scales = [e["scale"] for e in sel]
     val_error = _fit_or_none(scales, [1 - e["val"]["top1"] for e in sel], d_i)
@@ -67,7 +69,8 @@ def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | Non
         q = read_output(quality_json, cfg)
         out["quality"] = {k: q[k] for k in ("recognizability", "diversity", "accuracy",
                                              "per_class_recognizability", "per_class_diversity")}
-    out["provenance"] = provenance(cfg, seeds={"training": "seed_for(seed, 'train', run, scale)"},
+    out["provenance"] = provenance(cfg, seeds={"training": "seed_for(seed, 'train', run, scale)",
+                                                "bootstrap": boot_seed},
                                    wall_time_s=time.time() - t0)
     write_json(out_json, out)
     if out_png:
