@@ -147,6 +147,15 @@ def test_guidance_grid_and_scaling_summary(built):
     assert row["k"] == pytest.approx(fit["k"], rel=1e-5) and row["family"] == "latent_diffusion"
 
 
+def test_per_class_analysis_of_the_fitted_run(built):
+    wd, res, cfgfile = built
+    a = json.loads((res / "analysis" / "sd_cfg2_incap.json").read_text())
+    assert a["n_classes"] == 4 and sum(len(v) for v in a["groups"].values()) == 4
+    assert set(a["correlations_with_k"]) >= {"recognizability", "diversity", "fid", "lpips", "top1_at_largest"}
+    assert a["real"]["largest_scale"] == 240 and "k_real" in a["classes"][0]
+    assert (res / "analysis" / "sd_cfg2_incap.png").stat().st_size > 10_000
+
+
 def test_class_subset_logits_are_masked(built):
     """The OOD set covering classes 1 and 3 is scored over those two classes only."""
     from synscale.classifier import load_checkpoint

@@ -10,6 +10,7 @@ sys.path.insert(0, workflow.basedir)
 from snakemake.exceptions import WorkflowError
 
 from synscale import config as C
+from synscale.steps import analysis as ANALYSIS_STEP
 from synscale.steps import data as DATA_STEP
 from synscale.steps import evaluate as EVALUATE_STEP
 from synscale.steps import fit as FIT_STEP
@@ -272,7 +273,38 @@ def run_targets(runs):
 
 
 def final_targets():
-    return run_targets({n: r for n, r in RUNS.items() if r.default_target})
+    runs = {n: r for n, r in RUNS.items() if r.default_target}
+    return run_targets(runs) + [f"{RES}/analysis/{n}.json" for n, r in runs.items()
+                                if not r.is_real and len(r.scales) >= 2]
+
+
+def real_fitted():
+    r = RUNS.get(C.REAL)
+    return r if r is not None and len(r.scales) >= 2 else None
+
+
+def analysis_inputs(wildcards):
+    run = run_of(wildcards)
+    if run.is_real or len(run.scales) < 2:
+        raise WorkflowError(f"analysis: '{wildcards.run}' is not a fitted synthetic run")
+    inputs = {
+        "fit": f"{RES}/scaling/{run.name}.json",
+        "last_eval": f"{RES}/eval/{run.name}/n{max(run.scales)}.json",
+        "quality": quality_json(run.name),
+        "classes": classes_json(),
+    }
+    real = real_fitted()
+    if real is not None:
+        inputs["real_fit"] = f"{RES}/scaling/{C.REAL}.json"
+        inputs["real_eval"] = f"{RES}/eval/{C.REAL}/n{max(real.scales)}.json"
+    return inputs
+
+
+def run_labels(name, figure):
+    """Report labels of a run's figure: model, guidance, prompt set."""
+    model, guidance, prompt = C.parse_name(name)
+    return {"model": model, "guidance": "-" if guidance is None else C.fmt_guidance(guidance),
+            "prompt": prompt or "-", "figure": figure}
 
 
 def fitted_runs():

@@ -1,0 +1,5 @@
+"""Per-class analysis of a synthetic run."""
+from synscale.steps import analysis
+from synscale.steps.job import run
+
+run(snakemake, analysis.main)
