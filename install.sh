@@ -10,4 +10,5 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 envs/install_wordnet.sh   # WordNet 3.0 for nltk into .venv/nltk_data (the WordNet prompt sets)
 envs/register_profile.sh  # `snakemake --profile slurm` finds profiles/slurm
+envs/install_browser.sh   # headless Chromium for the test that opens the HTML report (Debian packages)
 .venv/bin/python -c "import synscale, torch, diffusers, timm, snakemake; print('synscale environment ready:', '.venv')"

@@ -25,6 +25,9 @@ def scaling_plot(fit: dict, out_png: str | Path) -> None:
     ax.set_xlabel("training images D")
     ax.set_ylabel("cross-entropy loss (real val)")
     ax.set_title(fit["run"])
+    from .report import tidy_log_axes
+
+    tidy_log_axes(ax)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -73,6 +73,7 @@ def write_paperlike_config(assets_dir: Path, out: Path) -> Path:
     paths["inception"] = save_random_inception(assets_dir / "models" / "pt_inception-2015-12-05.pth")
     paths["squeezenet"] = save_random_squeezenet(assets_dir / "models" / "squeezenet1_1.pth")
     paths["dtd"] = save_dtd_like(assets_dir / "probes" / "dtd")
+    paths["paper_table"] = Path(__file__).resolve().parent.parent / "data" / "paper_grid_1p3M.csv"
     text = PAPERLIKE.read_text()
     for name, path in paths.items():
         text = text.replace(f"@{name}@", str(path))

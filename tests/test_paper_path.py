@@ -229,6 +229,48 @@ def test_a_run_with_its_own_classifier_shares_the_images(built):
     assert not (res / "quality" / "sd_cfg2_incap-wide.json").exists()
 
 
+def test_report_renders_in_headless_chromium(built, tmp_path):
+    """The built report, opened in headless Chromium: every category of the report holds its figures,
+    each renders as an image, and the summary table renders with the paper's values beside the
+    measured ones."""
+    from browser import chromium, open_category, show
+    from selenium.webdriver.common.by import By
+
+    wd, res, cfgfile = built
+    html = wd / "report.html"
+    smk(wd, cfgfile, "--report", str(html))
+    d = chromium()
+    try:
+        d.get(html.as_uri())
+        expected = {"1 Scaling": ["scaling curves", "out-of-distribution scaling", "sd_cfg2_incap", "real"],
+                    "2 Quality": ["quality plane"], "3 Samples": ["imagen", "muse", "sd"],
+                    "4 Per-class analysis": ["sd_cfg2_incap"]}
+        for cat, names in expected.items():
+            d.get(html.as_uri())
+            rows = open_category(d, cat)
+            text = " ".join(r.text for r in rows)
+            for n in names:
+                assert n in text, (cat, n, text)
+            for i in range(len(rows)):
+                d.get(html.as_uri())
+                el = show(d, open_category(d, cat)[i])
+                assert el.tag_name == "img" and int(el.get_attribute("naturalWidth")) > 100, (cat, i)
+        d.get(html.as_uri())
+        frame = show(d, open_category(d, "0 Summary")[0])
+        assert frame.tag_name == "iframe"
+        d.switch_to.frame(frame)
+        table = d.find_element(By.CSS_SELECTOR, "table.summary")
+        header = [th.text for th in table.find_elements(By.TAG_NAME, "th")]
+        assert {"run", "k", "k_ci_low", "neg_log_L_at_DI", "r2", "fid", "lpips", "paper_in_val_top1"} <= set(header)
+        rows = {tr.find_elements(By.TAG_NAME, "td")[0].text: [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+                for tr in table.find_elements(By.TAG_NAME, "tr")[1:]}
+        assert {"sd_cfg2_incap", "real", "imagen_cfg1.5_classname"} <= set(rows)
+        # the paper tabulates SD (2, incap) at 1.3M with 55.04% top-1 (data/paper_grid_1p3M.csv)
+        assert rows["sd_cfg2_incap"][header.index("paper_in_val_top1")] != "-"
+    finally:
+        d.quit()
+
+
 def test_nothing_pending_after_build(built):
     wd, _, cfgfile = built
     assert "Nothing to be done" in smk(wd, cfgfile, "-n").stdout

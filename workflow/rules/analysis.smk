@@ -5,7 +5,7 @@ rule analysis:
         unpack(analysis_inputs),
     output:
         json=f"{RES}/analysis/{{run}}.json",
-        png=report(f"{RES}/analysis/{{run}}.png", caption="../report/analysis.rst", category="Per-class analysis",
+        png=report(f"{RES}/analysis/{{run}}.png", caption="../report/analysis.rst", category="4 Per-class analysis",
                    labels=lambda w: run_labels(w.run, "per-class analysis")),
     params:
         config=job_config(ANALYSIS_STEP.KEYS),

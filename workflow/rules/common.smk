@@ -18,6 +18,7 @@ from synscale.steps import generate as GENERATE_STEP
 from synscale.steps import grid as GRID_STEP
 from synscale.steps import prompts as PROMPTS_STEP
 from synscale.steps import quality as QUALITY_STEP
+from synscale.steps import report as REPORT_STEP
 from synscale.steps import reference as REFERENCE_STEP
 from synscale.steps import t2i as T2I_STEP
 from synscale.steps import train as TRAIN_STEP
@@ -134,8 +135,8 @@ def probe_inputs():
         if spec.get("embedded") == "sklearn_digits":
             out[name] = ood_sets()["sklearn_digits"]
         elif spec.get("train_shards"):
-            out[name + "_train"] = external_list(spec["train_shards"], f"probes.{name}.train_shards")
-            out[name + "_test"] = external_list(spec["test_shards"], f"probes.{name}.test_shards")
+            out[f"{name}_train"] = external_list(spec["train_shards"], f"probes.{name}.train_shards")
+            out[f"{name}_test"] = external_list(spec["test_shards"], f"probes.{name}.test_shards")
         else:
             out[name] = external(spec["root"], f"probes.{name}.root")
     return out
@@ -275,7 +276,28 @@ def run_targets(runs):
 def final_targets():
     runs = {n: r for n, r in RUNS.items() if r.default_target}
     return run_targets(runs) + [f"{RES}/analysis/{n}.json" for n, r in runs.items()
-                                if not r.is_real and len(r.scales) >= 2]
+                                if not r.is_real and len(r.scales) >= 2] + report_targets()
+
+
+def report_runs():
+    """The runs the report shows: those of the default target."""
+    return {n: r for n, r in RUNS.items() if r.default_target}
+
+
+def report_run_params():
+    out = {}
+    for n, r in report_runs().items():
+        out[n] = {"model": r.model, "guidance": r.guidance, "prompt": r.prompt,
+                  "fit": f"{RES}/scaling/{n}.json" if len(r.scales) >= 2 else None,
+                  "last_eval": f"{RES}/eval/{n}/n{max(r.scales)}.json",
+                  "quality": None if r.is_real else quality_json(n)}
+    return out
+
+
+def report_targets():
+    out = [f"{RES}/report/summary.html"]
+    out += [f"{RES}/report/samples/{r.data}.png" for r in report_runs().values() if not r.is_real]
+    return sorted(set(out), key=out.index)
 
 
 def real_fitted():
@@ -298,6 +320,11 @@ def analysis_inputs(wildcards):
         inputs["real_fit"] = f"{RES}/scaling/{C.REAL}.json"
         inputs["real_eval"] = f"{RES}/eval/{C.REAL}/n{max(real.scales)}.json"
     return inputs
+
+
+def cross_run_labels(figure):
+    """Report labels of a figure across runs (the same keys as a run's)."""
+    return {"model": "all runs", "guidance": "-", "prompt": "-", "figure": figure}
 
 
 def run_labels(name, figure):

@@ -5,7 +5,8 @@ rule fit:
         quality=lambda w: [] if run_of(w).is_real else [quality_json(w.run)],
     output:
         json=f"{RES}/scaling/{{run}}.json",
-        png=report(f"{RES}/scaling/{{run}}.png", caption="../report/scaling.rst", category="Scaling"),
+        png=report(f"{RES}/scaling/{{run}}.png", caption="../report/scaling.rst", category="1 Scaling",
+                   labels=lambda w: run_labels(w.run, "scaling law")),
     params:
         config=job_config(FIT_STEP.KEYS),
         run=run_params,

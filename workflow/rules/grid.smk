@@ -6,7 +6,8 @@ rule grid:
     output:
         csv=f"{RES}/grid/summary.csv",
         json=f"{RES}/grid/summary.json",
-        png=report(f"{RES}/grid/summary.png", caption="../report/grid.rst", category="Guidance sweep"),
+        png=report(f"{RES}/grid/summary.png", caption="../report/grid.rst", category="5 Guidance sweep",
+                   labels=cross_run_labels("Tables A4-A5, Fig. 2: guidance sweep")),
     params:
         config=job_config(GRID_STEP.KEYS),
         runs=lambda w: {name: {"model": r.model, "family": CFG["models"][r.model]["family"], "guidance": r.guidance,
