@@ -35,7 +35,7 @@ SUPPORTED_PROMPTS = {
 # model families with a loader (synscale/t2i.py); the schema's enum lists the same
 FAMILIES = ("latent_diffusion", "pixel_cascade", "masked_token")
 # families whose tiny analog the workflow can train (path: null on the embedded default)
-TRAINABLE_FAMILIES = ("latent_diffusion",)
+TRAINABLE_FAMILIES = ("latent_diffusion", "pixel_cascade", "masked_token")
 REAL = "real"
 NAME_RE = re.compile(
     r"^(?P<model>[a-z][a-z0-9]*)_cfg(?P<guidance>[0-9]+(?:\.[0-9]+)?)_(?P<prompt>[a-z][a-z0-9_]*)"
@@ -430,6 +430,16 @@ def _image_size_errors(cfg: dict) -> list[str]:
         if "train" not in m:
             continue
         arch = m["train"]["arch"]
+        if m["family"] == "masked_token":
+            factor = 2 ** (len(arch["vq_channels"]) - 1) * (2 if arch["downsample"] else 1)
+            if size % factor:
+                errs.append(f"config key 'data.image_size': {size} px does not fit models.{name}.train.arch: its VQ "
+                            f"tokenizer{' and transformer' if arch['downsample'] else ''} down-sample by {factor}, "
+                            f"so the size must be a multiple of {factor}")
+            continue
+        if m["family"] == "pixel_cascade":
+            errs += _cascade_size_errors(name, m["train"], size)
+            continue
         vae_factor = 2 ** (len(arch["vae_channels"]) - 1)
         unet_factor = 2 ** (len(arch["unet_channels"]) - 1)
         if size % (vae_factor * unet_factor):

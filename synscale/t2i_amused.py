@@ -116,7 +116,7 @@ def token_grid(arch: dict, image_size: int) -> int:
     if image_size % factor:
         raise ValueError(f"image size {image_size} is not a multiple of the VQ downsampling factor {factor}")
     grid = image_size // factor
-    if arch.get("downsample", False) and grid % 2:
+    if arch["downsample"] and grid % 2:
         raise ValueError(f"a {grid} x {grid} token grid cannot be halved by the transformer (downsample: true)")
     return grid
 
@@ -160,8 +160,8 @@ def build_amused(arch: dict, channels: int, image_size: int, seed: int):
                               micro_cond_encode_dim=mc, micro_cond_embed_dim=5 * mc, encoder_hidden_size=th,
                               vocab_size=codebook + 1, codebook_size=codebook, in_channels=int(arch["block_channels"]),
                               block_out_channels=int(arch["block_channels"]), num_res_blocks=int(arch["res_blocks"]),
-                              downsample=bool(arch.get("downsample", False)),
-                              upsample=bool(arch.get("downsample", False)), block_num_heads=int(arch["block_heads"]),
+                              downsample=bool(arch["downsample"]),
+                              upsample=bool(arch["downsample"]), block_num_heads=int(arch["block_heads"]),
                               num_hidden_layers=int(arch["layers"]), num_attention_heads=int(arch["heads"]),
                               attention_dropout=0.0, intermediate_size=int(arch["intermediate_size"]),
                               layer_norm_eps=1e-6, ln_elementwise_affine=True, sample_size=grid)
@@ -180,8 +180,9 @@ def _to_unit(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).float().div(255.0).permute(0, 3, 1, 2).contiguous()
 
 
-def _encode_latents(vq, x: torch.Tensor) -> torch.Tensor:
-    """Pre-quantisation latents as N*h*w x D rows (row-major over the grid, as ``VectorQuantizer``)."""
+def _encode_latents(vq, x: torch.Tensor) -> tuple[torch.Tensor, torch.Size]:
+    """Pre-quantisation latents as N*h*w x D rows (row-major over the grid, as ``VectorQuantizer``
+    flattens them) and their N x D x h x w shape."""
     z = vq.quant_conv(vq.encoder(x))
     return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]), z.shape
 
@@ -394,9 +395,9 @@ def train_amused(pipe, images: np.ndarray, caption_sets: list[list[str]], tc: di
     log.info("VQ: %s (%.0fs)", vq_stats, t1 - t0)
     tokens = encode_tokens(pipe.vqvae, images)
     tr_stats = train_transformer(pipe, tokens, caption_sets, int(tc["steps"]), int(tc["batch_size"]),
-                                 float(tc["lr"]), float(tc.get("text_lr", tc["lr"])), float(tc["uncond_prob"]),
+                                 float(tc["lr"]), float(tc["text_lr"]), float(tc["uncond_prob"]),
                                  float(tc["weight_decay"]), float(tc["ema_decay"]),
-                                 float(tc.get("label_smoothing", 0.0)), image_size, seed + 1,
+                                 float(tc["label_smoothing"]), image_size, seed + 1,
                                  progress=_progress(progress, "transformer", int(tc["steps"])))
     t2 = time.time()
     log.info("transformer: %s (%.0fs)", tr_stats, t2 - t1)
