@@ -422,6 +422,23 @@ def _fit_errors(cfg: dict) -> list[str]:
     return errs
 
 
+def _cascade_size_errors(name: str, tc: dict, size: int) -> list[str]:
+    """A trained cascade: stage I's base size below and dividing the image size, and each stage's
+    UNet down-sampling dividing its resolution."""
+    key = f"models.{name}.train"
+    base = tc["base_size"]
+    if size <= base or size % base:
+        return [f"config key '{key}.base_size': {base} px must divide data.image_size ({size} px) and be "
+                "smaller (stage II up-samples by an integer factor)"]
+    errs = []
+    for stage, res in (("stage_1", base), ("stage_2", size)):
+        factor = 2 ** (len(tc["arch"][stage]["channels"]) - 1)
+        if res % factor:
+            errs.append(f"config key '{key}.arch.{stage}.channels': {len(tc['arch'][stage]['channels'])} "
+                        f"resolutions down-sample by {factor}, which does not divide {res} px")
+    return errs
+
+
 def _image_size_errors(cfg: dict) -> list[str]:
     """The embedded T2I models' down-sampling must divide the image size."""
     errs = []

@@ -15,7 +15,7 @@ SAMPLE_KEYS = ("data.image_size", "data.channels")
 
 
 def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], quality_jsons: list[str],
-            out: dict[str, str]) -> dict:
+            out: dict[str, str], paper_table: str | None = None) -> dict:
     """``runs``: run name -> model, guidance, prompt, and the names of its fit / last evaluation /
     quality JSON among the inputs (rule params)."""
     from ..report import ood_scaling, quality_plane, scaling_curves, summary_rows, summary_table, table_html
@@ -26,7 +26,7 @@ def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], 
         table[name] = {**{k: r[k] for k in ("model", "guidance", "prompt")},
                        **{k: loaded.get(r[k]) if r.get(k) else None for k in ("fit", "last_eval", "quality")}}
     fits = [loaded[p] for p in fit_jsons]
-    paper = cfg["report"]["paper_table"]
+    paper = paper_table
     df = summary_table(summary_rows(table), Path(paper) if paper else None)
     with atomic_path(out["csv"]) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
@@ -51,8 +51,9 @@ def samples(cfg: dict, run: str, testset: str, classes_json: str, out_png: str) 
 
 
 def main(job) -> dict:
+    paper = job.input["paper"]
     return figures(job.config, job.params["runs"], job.input["fits"], job.input["evals"], job.input["quality"],
-                   dict(job.output))
+                   dict(job.output), paper[0] if paper else None)
 
 
 def main_samples(job) -> None:

@@ -279,6 +279,14 @@ def final_targets():
                                 if not r.is_real and len(r.scales) >= 2] + report_targets()
 
 
+def paper_table():
+    """report.paper_table as an input (a relative path is the project's own, e.g. data/paper_grid_1p3M.csv)."""
+    p = CFG["report"]["paper_table"]
+    if not p:
+        return []
+    return [p if Path(p).is_absolute() else str(Path(workflow.basedir) / p)]
+
+
 def report_runs():
     """The runs the report shows: those of the default target."""
     return {n: r for n, r in RUNS.items() if r.default_target}

@@ -5,7 +5,7 @@ rule report_figures:
         fits=lambda w: [f"{RES}/scaling/{n}.json" for n, r in report_runs().items() if len(r.scales) >= 2],
         evals=lambda w: [f"{RES}/eval/{n}/n{max(r.scales)}.json" for n, r in report_runs().items()],
         quality=lambda w: [quality_json(n) for n, r in report_runs().items() if not r.is_real],
-        paper=lambda w: [CFG["report"]["paper_table"]] if CFG["report"]["paper_table"] else [],
+        paper=lambda w: paper_table(),
     output:
         curves=report(f"{RES}/report/scaling_curves.png", caption="../report/curves.rst", category="1 Scaling",
                       labels=cross_run_labels("Fig. 1, 3: scaling curves")),
