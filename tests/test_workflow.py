@@ -113,6 +113,30 @@ def test_report(built):
     assert (built / "report.html").stat().st_size > 10_000
 
 
+def test_tiny_families_and_the_grid(built):
+    """The grid target trains the tiny cascade and aMUSEd through rule train_t2i (saved as the real
+    families' pipeline classes), generates each config's test set, and summarises its quality."""
+    import pandas as pd
+
+    smk(built, "results/grid/summary.csv")
+    res = built / "results"
+    for model, cls in (("imagen/stage_1", "IFPipeline"), ("imagen/stage_2", "IFSuperResolutionPipeline"),
+                       ("muse", "AmusedPipeline"), ("sd", "StableDiffusionPipeline")):
+        assert json.loads((res / "t2i" / model / "model_index.json").read_text())["_class_name"] == cls
+    trained = json.loads((res / "t2i" / "imagen" / "synscale_training.json").read_text())
+    assert trained["family"] == "pixel_cascade" and trained["training_seconds"] > 0
+    man = json.loads((res / "testsets" / "imagen_cfg1.5_classname.json").read_text())
+    assert man["family"] == "pixel_cascade"
+    assert man["model_dirs"] == ["results/t2i/imagen/stage_1", "results/t2i/imagen/stage_2"]
+    grid = pd.read_csv(res / "grid" / "summary.csv")
+    assert sorted(grid["run"]) == ["imagen_cfg1.5_classname", "muse_cfg0.3_classname", "muse_cfg1_classname",
+                                   "sd_cfg2_classname"]
+    assert (grid["n_images"] == 50).all() and grid["recognizability"].between(0, 1).all()
+    summary = json.loads((res / "grid" / "summary.json").read_text())
+    assert summary["spearman_guidance"]["muse"]["all"]["recognizability"]["n"] == 2
+    assert "reference classifier" in summary["feature_space"]
+
+
 def test_adding_a_scale_runs_only_new_work(built, tmp_path):
     cfg = yaml.safe_load(TINY.read_text())
     cfg["runs"][0]["scales"] = [100, 200, 400, 800]
@@ -335,7 +359,9 @@ def test_paper_grid_dry_run(tmp_path):
     for rule in ("prompts", "reference_external", "train_classifier", "evaluate", "all"):
         assert stats.get(rule), rule
     # missing local weights and data are named, once each, in the dry run
-    for key in ("models.sd.path", "data.train_shards", "data.ood.imagenet_a.shards", "reference_classifier.path"):
+    for key in ("models.sd.path", "data.train_shards", "data.ood.imagenet_a.shards", "reference_classifier.path",
+                "quality.fid.inception_weights", "quality.lpips.backbone_weights", "probes.dtd.root",
+                "probes.sun397.train_shards"):
         assert f"config key '{key}'" in p.stderr
     print(f"paper grid dry run: {sum(stats.values())} jobs in {elapsed:.1f}s")
 
