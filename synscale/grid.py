@@ -15,6 +15,7 @@ import numpy as np
 from .io import atomic_path
 
 COLUMNS = ("run", "model", "family", "guidance", "prompt", "recognizability", "diversity", "accuracy", "n_images")
+OPTIONAL = ("fid", "lpips")  # where the quality JSONs hold them
 
 
 def summary_table(rows: Iterable[dict]):
@@ -25,7 +26,8 @@ def summary_table(rows: Iterable[dict]):
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"grid rows lack columns {missing}")
-    return df[list(COLUMNS)].sort_values(["model", "prompt", "guidance"], kind="stable").reset_index(drop=True)
+    cols = list(COLUMNS) + [c for c in OPTIONAL if c in df.columns]
+    return df[cols].sort_values(["model", "prompt", "guidance"], kind="stable").reset_index(drop=True)
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> dict:

@@ -133,6 +133,7 @@ def test_guidance_grid_and_scaling_summary(built):
     fam = dict(zip(grid["model"], grid["family"]))
     assert fam == {"sd": "latent_diffusion", "imagen": "pixel_cascade", "muse": "masked_token"}
     assert grid["recognizability"].between(0, 1).all() and (grid["n_images"] == 20).all()
+    assert {"fid", "lpips"} <= set(grid.columns) and (grid["fid"] > 0).all()
     q = json.loads((res / "quality" / "imagen_cfg1.5_classname.json").read_text())
     assert grid.set_index("run").loc["imagen_cfg1.5_classname", "recognizability"] == pytest.approx(
         q["recognizability"], abs=1e-5)

@@ -29,7 +29,8 @@ def summarize(cfg: dict, runs: dict, quality_jsons: Sequence[str], out_csv: str,
     rows = []
     for name, r in runs.items():
         q = read_output(by_name[name], cfg)
-        rows.append({"run": name, **r, **{k: q[k] for k in ("recognizability", "diversity", "accuracy", "n_images")}})
+        rows.append({"run": name, **r, **{k: q[k] for k in ("recognizability", "diversity", "accuracy", "n_images")},
+                     **{k: q[k] for k in ("fid", "lpips") if k in q}})
     df = summary_table(rows)
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
