@@ -77,6 +77,8 @@ class Run:
     fit_range: tuple[int, int] | None
     classifier: dict | None = None  # runs[].classifier: this run's own classifier
     default_target: bool = True
+    seed_of: str | None = None      # a seed variant: the run whose fit it enters
+    seed_runs: tuple[str, ...] = ()  # a run's seed variants (runs[].seeds beyond the first)
 
     @property
     def is_real(self) -> bool:
@@ -651,8 +653,15 @@ def runs(cfg: dict) -> dict[str, Run]:
         rc = r.get("classifier")
         name = run_name(r["model"], r.get("guidance"), r.get("prompt"), rc["tag"] if rc else None)
         fr = r.get("fit_range") or cfg["fit"]["range"]
+        variants = {}
+        for s in list(r.get("seeds") or [0])[1:]:
+            tag = f"{rc['tag']}seed{s}" if rc else f"seed{s}"
+            vname = run_name(r["model"], r.get("guidance"), r.get("prompt"), tag)
+            variants[vname] = Run(vname, r["model"], r.get("guidance"), r.get("prompt"), tuple(r["scales"]),
+                                  tuple(fr) if fr else None, {**(rc or {}), "tag": tag}, False, seed_of=name)
         out[name] = Run(name, r["model"], r.get("guidance"), r.get("prompt"), tuple(r["scales"]),
-                        tuple(fr) if fr else None, rc, r.get("default_target", True))
+                        tuple(fr) if fr else None, rc, r.get("default_target", True), seed_runs=tuple(variants))
+        out.update(variants)
     return out
 
 

@@ -17,7 +17,15 @@ def scaling_plot(fit: dict, out_png: str | Path) -> None:
     d = np.array([p["scale"] for p in pts], dtype=float)
     loss = np.array([p["val_loss"] for p in pts], dtype=float)
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
-    ax.loglog(d, loss, "o", label="val loss")
+    std = [p.get("val_loss_std") for p in pts]
+    if any(v is not None for v in std):
+        n = max(p.get("n_seeds", 1) for p in pts)
+        ax.errorbar(d, loss, yerr=[0.0 if v is None else v for v in std], fmt="o", capsize=3,
+                    label=f"val loss (mean ± sd over {n} seeds)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    else:
+        ax.loglog(d, loss, "o", label="val loss")
     lo, hi = min(fit["fit_scales"]), max(fit["fit_scales"])
     xs = np.geomspace(lo, hi, 50)
     ys = fit["L_at_DI"] * (xs / fit["reference_scale_D_I"]) ** (-fit["k"])

@@ -103,7 +103,10 @@ def scaling_curves(fits: Sequence[dict], out_png) -> None:
         color = plt.cm.tab10(i % 10)
         d = np.array([p["scale"] for p in f["points"]], float)
         loss = np.array([p["val_loss"] for p in f["points"]], float)
-        ax.loglog(d, loss, "o", color=color, ms=4)
+        std = [0.0 if p.get("val_loss_std") is None else p["val_loss_std"] for p in f["points"]]
+        ax.errorbar(d, loss, yerr=std, fmt="o", color=color, ms=4, capsize=2)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
         xs = np.geomspace(min(f["fit_scales"]), max(f["fit_scales"]), 50)
         ax.loglog(xs, f["L_at_DI"] * (xs / f["reference_scale_D_I"]) ** (-f["k"]), "-", color=color,
                   label=f"{f['run']}: k={f['k']:.3f}")

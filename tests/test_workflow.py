@@ -144,16 +144,19 @@ def test_adding_a_scale_runs_only_new_work(built, tmp_path):
     bigger.write_text(yaml.safe_dump(cfg))
     out = smk(built, "-n", configfile=bigger).stdout
     stats = job_stats(out)
-    assert stats == {"generate_shard": 4, "train_classifier": 1, "evaluate": 1, "fit": 1, "all": 1}, stats
+    assert stats == {"generate_shard": 4, "train_classifier": 1, "evaluate": 1, "fit": 1, **DOWNSTREAM}, stats
     generated = set(re.findall(rf"output: results/shards/{RUN}/shard-(\d+)\.tar", out))
     assert generated == {f"{i:05d}" for i in range(4, 8)}, generated
     assert "output: results/checkpoints/real" not in out and "output: results/scaling/real" not in out
 
 
-FULL_BUILD = {"data_embedded": 1, "prompts": 1, "train_t2i": 1, "train_reference": 1, "generate_shard": 4,
-              "generate_testset": 1, "quality": 1, "train_classifier": 6, "evaluate": 6, "fit": 2, "all": 1}
-SD_SAMPLES = {"generate_shard": 4, "generate_testset": 1, "quality": 1, "train_classifier": 3, "evaluate": 3,
-              "fit": 1, "all": 1}
+# what follows any new fit: the per-class analysis of the synthetic run and the report's figures
+DOWNSTREAM = {"analysis": 1, "report_figures": 1, "all": 1}
+FULL_BUILD = {"data_embedded": 1, "prompts": 1, "train_t2i": 1, "train_reference": 1, "val_features": 1,
+              "generate_shard": 4, "generate_testset": 1, "quality": 1, "sample_grid": 1, "train_classifier": 6,
+              "evaluate": 6, "fit": 2, **DOWNSTREAM}
+SD_SAMPLES = {"generate_shard": 4, "generate_testset": 1, "quality": 1, "sample_grid": 1, "train_classifier": 3,
+              "evaluate": 3, "fit": 1, **DOWNSTREAM}
 
 
 def _set(cfg, key, value):
@@ -165,14 +168,18 @@ def _set(cfg, key, value):
 
 # a config edit -> exactly the jobs it invalidates (from the dry run on the built tiny workflow)
 EDITS = [
-    ("classifier.lr", 0.003, {"train_classifier": 6, "evaluate": 6, "fit": 2, "all": 1}),
-    ("classifier.eval_batch_size", 64, {"evaluate": 6, "fit": 2, "all": 1}),
+    ("classifier.lr", 0.003, {"train_classifier": 6, "evaluate": 6, "fit": 2, **DOWNSTREAM}),
+    ("classifier.eval_batch_size", 64, {"evaluate": 6, "fit": 2, **DOWNSTREAM}),
     ("models.sd.steps", 3, SD_SAMPLES),
     ("models.sd.train.unet_steps", 21, {"train_t2i": 1, **SD_SAMPLES}),
-    ("generation.testset_per_class", 4, {"generate_testset": 1, "quality": 1, "fit": 1, "all": 1}),
-    ("fit.reference_scale", 800, {"fit": 2, "all": 1}),
+    ("generation.testset_per_class", 4, {"generate_testset": 1, "quality": 1, "sample_grid": 1, "fit": 1,
+                                         **DOWNSTREAM}),
+    ("fit.reference_scale", 800, {"fit": 2, **DOWNSTREAM}),
     ("prompts.places_per_class", 5, {}),   # no run of the tiny config uses a places set
-    ("reference_classifier.steps", 50, {"train_reference": 1, "quality": 1, "fit": 1, "all": 1}),
+    ("reference_classifier.steps", 50, {"train_reference": 1, "val_features": 1, "quality": 1, "fit": 1,
+                                        **DOWNSTREAM}),
+    ("quality.lpips.pairs_per_class", 20, {"quality": 1, "fit": 1, **DOWNSTREAM}),
+    ("analysis.groups.k_quantile", 0.5, {"analysis": 1, "all": 1}),
     ("threads", 2, {}),
     ("seed", 1, FULL_BUILD),
 ]
@@ -197,7 +204,7 @@ def test_new_shard_size_regenerates_every_shard(built, tmp_path):
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(cfg))
     out = smk(built, "-n", configfile=edited).stdout
-    assert job_stats(out) == {"generate_shard": 8, "train_classifier": 3, "evaluate": 3, "fit": 1, "all": 1}
+    assert job_stats(out) == {"generate_shard": 8, "train_classifier": 3, "evaluate": 3, "fit": 1, **DOWNSTREAM}
     assert set(re.findall(rf"output: results/shards/{RUN}/shard-(\d+)\.tar", out)) == {f"{i:05d}" for i in range(8)}
 
 

@@ -5,6 +5,8 @@ import logging
 import time
 from typing import Sequence
 
+import numpy as np
+
 from .. import config as C
 from ..io import write_json
 from ..provenance import provenance
@@ -13,6 +15,17 @@ from .common import read_output
 log = logging.getLogger("synscale")
 
 KEYS = ("seed", "fit.reference_scale", "fit.min_points")
+
+
+def _point(scale: int, evals: list[dict]) -> dict:
+    """One scale's point: the mean over its seeds' evaluations, with their spread."""
+    loss = [e["val"]["loss"] for e in evals]
+    return {"scale": scale, "val_loss": float(np.mean(loss)),
+            "val_loss_std": float(np.std(loss, ddof=1)) if len(loss) > 1 else None,
+            "val_top1": float(np.mean([e["val"]["top1"] for e in evals])), "n_seeds": len(evals),
+            "seed_losses": loss if len(loss) > 1 else None,
+            "ood": {k: {"loss": float(np.mean([e["ood"][k]["loss"] for e in evals])),
+                        "top1": float(np.mean([e["ood"][k]["top1"] for e in evals]))} for k in evals[0]["ood"]}}
 
 
 def _fit_or_none(scales, values, d_i) -> dict | None:
@@ -27,30 +40,34 @@ def _fit_or_none(scales, values, d_i) -> dict | None:
 
 def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | None, out_json: str,
         out_png: str | None = None) -> dict:
-    """``run``: name, model, guidance, prompt and fit_range of the run (rule params)."""
+    """``run``: name, model, guidance, prompt, fit_range and seed_runs of the run (rule params);
+    ``eval_jsons``: its evaluations at every scale, and its seed variants' (each one observation)."""
     from ..fit import fit_series, in_range, per_class_k
 
     t0 = time.time()
     name = run["name"]
     evals = sorted((read_output(p, cfg) for p in eval_jsons), key=lambda e: e["scale"])
-    points = [{"scale": e["scale"], "val_loss": e["val"]["loss"], "val_top1": e["val"]["top1"],
-               "ood": {k: {"loss": v["loss"], "top1": v["top1"]} for k, v in e["ood"].items()}} for e in evals]
+    by_scale: dict[int, list] = {}
+    for e in evals:
+        by_scale.setdefault(e["scale"], []).append(e)
+    points = [_point(scale, es) for scale, es in sorted(by_scale.items())]
     fit_range = run["fit_range"]
-    used = in_range([e["scale"] for e in evals], fit_range)
-    sel = [e for e in evals if e["scale"] in used]
+    used = in_range(sorted(by_scale), fit_range)
     min_pts = cfg["fit"]["min_points"]
-    if len(sel) < min_pts:
-        raise ValueError(f"{name}: {len(sel)} scales inside fit range {fit_range}, need {min_pts}; "
+    if len(used) < min_pts:
+        raise ValueError(f"{name}: {len(used)} scales inside fit range {fit_range}, need {min_pts}; "
                          "widen 'fit.range' (or the run's fit_range) or add scales")
+    # every seed's evaluation is one observation of the fit; per-class k fits the per-class means
+    sel = [e for e in evals if e["scale"] in used]
+    scales = [e["scale"] for e in sel]
     d_i = cfg["fit"]["reference_scale"]
     boot_seed = C.seed_for(cfg["seed"], "fit", name)
-    res = fit_series([e["scale"] for e in sel], [e["val"]["loss"] for e in sel], d_i, seed=boot_seed)
-    pck = per_class_k([e["scale"] for e in sel], [e["val"]["per_class_loss"] for e in sel], d_i)
-    scales = [e["scale"] for e in sel]
+    res = fit_series(scales, [e["val"]["loss"] for e in sel], d_i, seed=boot_seed)
+    pck = per_class_k(used, [np.mean([e["val"]["per_class_loss"] for e in by_scale[s]], axis=0) for s in used], d_i)
     val_error = _fit_or_none(scales, [1 - e["val"]["top1"] for e in sel], d_i)
-    ood_fits = {name: {"loss": _fit_or_none(scales, [e["ood"][name]["loss"] for e in sel], d_i),
-                       "error": _fit_or_none(scales, [1 - e["ood"][name]["top1"] for e in sel], d_i)}
-                for name in sorted(sel[0]["ood"])}
+    ood_fits = {ood: {"loss": _fit_or_none(scales, [e["ood"][ood]["loss"] for e in sel], d_i),
+                      "error": _fit_or_none(scales, [1 - e["ood"][ood]["top1"] for e in sel], d_i)}
+                for ood in sorted(sel[0]["ood"])}
     out = {
         "run": name,
         "model": run["model"], "guidance": run["guidance"], "prompt": run["prompt"],
@@ -60,6 +77,8 @@ def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | Non
         **res,
         "loss_falls_with_scale": bool(all(a["val_loss"] > b["val_loss"] for a, b in zip(points, points[1:]))),
         "points": points,
+        "seeds_per_scale": max(len(es) for es in by_scale.values()),
+        "seed_runs": run.get("seed_runs", []),
         "val_error_fit": val_error,
         "ood_fits": ood_fits,
         "per_class": pck,

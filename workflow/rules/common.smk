@@ -240,8 +240,11 @@ def quality_json(run):
 
 def run_params(wildcards):
     r = run_of(wildcards)
+    if r.seed_of:
+        raise WorkflowError(f"'{r.name}' is a seed variant of '{r.seed_of}': it enters that run's fit "
+                            f"(results/scaling/{r.seed_of}.json)")
     return {"name": r.name, "model": r.model, "guidance": r.guidance, "prompt": r.prompt,
-            "fit_range": r.fit_range}
+            "fit_range": r.fit_range, "seed_runs": list(r.seed_runs)}
 
 
 def evaluate_inputs(wildcards):
@@ -343,8 +346,14 @@ def run_labels(name, figure):
 
 
 def fitted_runs():
-    """Runs with a scaling law (two scales or more)."""
-    return [name for name, run in RUNS.items() if len(run.scales) >= 2]
+    """Runs with a scaling law (two scales or more); a seed variant enters its run's fit."""
+    return [name for name, run in RUNS.items() if len(run.scales) >= 2 and not run.seed_of]
+
+
+def fit_evals(wildcards):
+    """The evaluations a run's fit reads: every scale, of the run and of its seed variants."""
+    r = run_of(wildcards)
+    return [f"{RES}/eval/{n}/n{s}.json" for n in (r.name, *r.seed_runs) for s in r.scales]
 
 
 # ---------------------------------------------------------------- cluster resources

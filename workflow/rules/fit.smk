@@ -1,7 +1,7 @@
 # The scaling-law fit of a run over its scales.
 rule fit:
     input:
-        evals=lambda w: [f"{RES}/eval/{w.run}/n{s}.json" for s in run_of(w).scales],
+        evals=fit_evals,
         quality=lambda w: [] if run_of(w).is_real else [quality_json(w.run)],
     output:
         json=f"{RES}/scaling/{{run}}.json",
