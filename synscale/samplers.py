@@ -131,7 +131,7 @@ CASCADE_STAGES = ("stage_1", "stage_2")
 def pipeline_dirs(family: str, paths: list[str | Path]) -> list[str]:
     """The pipeline directories of a model: ``paths`` as given, except that a single directory of
     a pixel cascade (the tiny one the workflow trains) holds its stages as subdirectories."""
-    if family == "pixel_cascade" and len(paths) == 1:
+    if family == "pixel_cascade" and len(paths) == 1 and (Path(paths[0]) / CASCADE_STAGES[0]).is_dir():
         return [str(Path(paths[0]) / s) for s in CASCADE_STAGES]
     return [str(p) for p in paths]
 

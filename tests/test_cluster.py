@@ -133,7 +133,8 @@ def test_failed_shard_then_rerun_only_it(built, tmp_path):
     # re-run: only the failed shard and what depends on it
     _, out = smk(wd, configfile=bigger)
     jobs, _ = submitted(out)
-    assert sorted(r for r, _ in jobs) == ["evaluate", "fit", "generate_shard", "train_classifier"], jobs
+    assert sorted(r for r, _ in jobs) == ["analysis", "evaluate", "fit", "generate_shard", "report_figures",
+                                          "train_classifier"], jobs
     assert ("generate_shard", f"run={RUN}, shard=00005") in jobs
     fit = json.loads((wd / "results" / "scaling" / f"{RUN}.json").read_text())
     assert fit["fit_scales"] == [100, 200, 400, 800]

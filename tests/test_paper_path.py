@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def smk(workdir, configfile, *args, check=True):
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "-d", str(workdir),
-           "--cores", "2", "--configfile", str(configfile), *args]
+           "--cores", "2", *args, "--configfile", str(configfile)]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "HF_HUB_OFFLINE": "1"}
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=env)
