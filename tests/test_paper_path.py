@@ -243,9 +243,11 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
     d = chromium()
     try:
         d.get(html.as_uri())
-        expected = {"1 Scaling": ["scaling curves", "out-of-distribution scaling", "sd_cfg2_incap", "real"],
-                    "2 Quality": ["quality plane"], "3 Samples": ["imagen", "muse", "sd"],
-                    "4 Per-class analysis": ["sd_cfg2_incap"]}
+        # result rows show their labels: model, guidance, prompt set, figure
+        expected = {"1 Scaling": ["scaling curves", "out-of-distribution scaling", "sd 2 incap", "real"],
+                    "2 Quality": ["quality plane"],
+                    "3 Samples": ["imagen 1.5 classname", "muse 0.3 classname", "sd 2 incap"],
+                    "4 Per-class analysis": ["sd 2 incap"]}
         for cat, names in expected.items():
             d.get(html.as_uri())
             rows = open_category(d, cat)
