@@ -192,11 +192,44 @@ def train_vae(pipe, images: np.ndarray, steps: int, batch_size: int, lr: float, 
             "latent_std": std}
 
 
+def caption_batch(cap_idx: torch.Tensor, idx: torch.Tensor, uncond_prob: float, empty: int,
+                  g: torch.Generator) -> torch.Tensor:
+    """Caption indices of a batch: one random phrasing per image, replaced by the empty prompt
+    with probability ``uncond_prob`` (classifier-free guidance training)."""
+    n = len(idx)
+    which = torch.randint(0, cap_idx.shape[1], (n,), generator=g)
+    ci = cap_idx[idx, which]
+    drop = torch.rand(n, generator=g) < uncond_prob
+    return torch.where(drop, torch.full_like(ci, empty), ci)
+
+
+def min_snr_loss(pred: torch.Tensor, noise: torch.Tensor, noise_sched, t: torch.Tensor,
+                 snr_gamma: float) -> torch.Tensor:
+    """Noise-prediction MSE with min-SNR-gamma weights (Hang et al. 2023; diffusers' compute_snr)."""
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(noise_sched, t)
+    w = torch.clamp(snr, max=snr_gamma) / snr
+    return (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * w).mean()
+
+
+def optimizer_step(opt, loss: torch.Tensor, model: torch.nn.Module, lr: float, ema=None) -> None:
+    """Backward, gradient clipping at norm 1, the step at learning rate ``lr``, the EMA update."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.step()
+    if ema is not None:
+        ema.step(model.parameters())
+
+
 def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: int, batch_size: int,
                lr: float, uncond_prob: float, seed: int, snr_gamma: float = 5.0,
                progress: Callable[[int, float], None] | None = None) -> dict:
     from diffusers import DDPMScheduler
-    from diffusers.training_utils import EMAModel, compute_snr
+    from diffusers.training_utils import EMAModel
 
     unet, vae = pipe.unet, pipe.vae
     noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
@@ -223,26 +256,13 @@ def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: i
     for step in range(steps):
         idx = torch.randint(0, len(lat), (batch_size,), generator=g)
         z0 = lat[idx]
-        which = torch.randint(0, cap_idx.shape[1], (batch_size,), generator=g)
-        ci = cap_idx[idx, which]
-        drop = torch.rand(batch_size, generator=g) < uncond_prob
-        ci = torch.where(drop, torch.full_like(ci, empty), ci)
-        cond = emb[ci]
+        cond = emb[caption_batch(cap_idx, idx, uncond_prob, empty, g)]
         noise = torch.randn(z0.shape, generator=g)
         t = torch.randint(0, noise_sched.config.num_train_timesteps, (batch_size,), generator=g)
         zt = noise_sched.add_noise(z0, noise, t)
         pred = unet(zt, t, cond).sample
-        # min-SNR-gamma weighting (Hang et al. 2023) speeds up convergence
-        snr = compute_snr(noise_sched, t)
-        w = torch.clamp(snr, max=snr_gamma) / snr
-        loss = (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * w).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, warm, lr)
-        opt.step()
-        ema.step(unet.parameters())
+        loss = min_snr_loss(pred, noise, noise_sched, t, snr_gamma)
+        optimizer_step(opt, loss, unet, lr_at(step, steps, warm, lr), ema)
         losses.append(loss.item())
         if progress:
             progress(step, loss.item())

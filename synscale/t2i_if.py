@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from .classifier import lr_at
-from .t2i import _to_unit, text_encoder_source
+from .t2i import _to_unit, caption_batch, min_snr_loss, optimizer_step, text_encoder_source
 
 if TYPE_CHECKING:
     from diffusers import IFPipeline, IFSuperResolutionPipeline, UNet2DConditionModel
@@ -189,7 +189,7 @@ def _train_stage(unet: UNet2DConditionModel, scheduler_config: dict, n: int, bat
     (B x C x H x W in [-1, 1], possibly cropped), the extra UNet input channels and the class labels
     (stage II) or ``None, None`` (stage I)."""
     from diffusers import DDPMScheduler
-    from diffusers.training_utils import EMAModel, compute_snr
+    from diffusers.training_utils import EMAModel
 
     noise_sched = DDPMScheduler.from_config(scheduler_config)
     unet.train()
@@ -203,25 +203,14 @@ def _train_stage(unet: UNet2DConditionModel, scheduler_config: dict, n: int, bat
     for step in range(steps):
         idx = torch.randint(0, n, (batch_size,), generator=g)
         x0, extra, labels = batch_fn(idx, g)
-        which = torch.randint(0, cap_idx.shape[1], (batch_size,), generator=g)
-        ci = cap_idx[idx, which]
-        drop = torch.rand(batch_size, generator=g) < uncond_prob
-        ci = torch.where(drop, torch.full_like(ci, empty), ci)
+        ci = caption_batch(cap_idx, idx, uncond_prob, empty, g)
         noise = torch.randn(x0.shape, generator=g)
         t = torch.randint(0, noise_sched.config.num_train_timesteps, (batch_size,), generator=g)
         xt = noise_sched.add_noise(x0, noise, t)
         inp = xt if extra is None else torch.cat([xt, extra], dim=1)
         pred = unet(inp, t, encoder_hidden_states=emb[ci], class_labels=labels).sample[:, :x0.shape[1]]
-        snr = compute_snr(noise_sched, t)
-        w = torch.clamp(snr, max=snr_gamma) / snr          # min-SNR-gamma (Hang et al. 2023)
-        loss = (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * w).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, warm, lr)
-        opt.step()
-        ema.step(unet.parameters())
+        loss = min_snr_loss(pred, noise, noise_sched, t, snr_gamma)
+        optimizer_step(opt, loss, unet, lr_at(step, steps, warm, lr), ema)
         losses.append(loss.item())
         if progress:
             progress(step, loss.item())
