@@ -25,6 +25,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/grid.smk"
+include: "workflow/rules/clip.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 

@@ -356,6 +356,7 @@ def semantic_errors(cfg: dict) -> list[str]:
         errs += _range_errors("fit.range", cfg["fit"]["range"], "fit")
     errs += _grid_errors(cfg)
     errs += _probe_errors(cfg)
+    errs += _clip_errors(cfg)
     data = cfg["data"]
     if source == "embedded_mnist":
         missing = [k for k in ("train_size", "val_size") if k not in data]
@@ -404,6 +405,64 @@ def semantic_errors(cfg: dict) -> list[str]:
             if isinstance(sub, str) and sub.startswith("timm:") and sub not in TIMM_SUBSETS:
                 errs.append(f"config key 'data.ood.{name}.class_subset': unknown {sub!r}; "
                             f"known: {', '.join(TIMM_SUBSETS)} (or a list of label indices, or a file of them)")
+    return errs
+
+
+def _clip_errors(cfg: dict) -> list[str]:
+    clip = cfg.get("clip")
+    if not clip:
+        return []
+    errs = []
+    embedded = cfg["data"]["source"] == "embedded_mnist"
+    for name, ds in clip["datasets"].items():
+        key = f"clip.datasets.{name}"
+        if name in PROMPT_SETS:
+            errs.append(f"config key '{key}': {name!r} is a prompt set's name; name the dataset otherwise")
+        if bool(ds.get("shards")) == bool(ds.get("embedded")):
+            errs.append(f"config key '{key}': give either 'shards' (a brace pattern of local image-text shards) "
+                        "or 'embedded: digits'")
+        elif ds.get("embedded") and not embedded:
+            errs.append(f"config key '{key}.embedded': only for data.source 'embedded_mnist'")
+    sections = [("clip.study", clip["study"], [clip["study"]["guidance"]])]
+    if clip["cfg_sweep"]:
+        sections.append(("clip.cfg_sweep", clip["cfg_sweep"], clip["cfg_sweep"]["guidance"]))
+    for key, sec, guidances in sections:
+        if sec["dataset"] not in clip["datasets"]:
+            errs.append(f"config key '{key}.dataset': unknown dataset {sec['dataset']!r}; define it under "
+                        f"clip.datasets (known: {sorted(clip['datasets'])})")
+        m = cfg["models"].get(sec["model"])
+        if m is None:
+            errs.append(f"config key '{key}.model': unknown model {sec['model']!r}; define it under 'models' "
+                        f"(known: {sorted(cfg['models'])})")
+            continue
+        lo, hi = m["guidance_range"]
+        bad = [g for g in guidances if not lo <= g <= hi]
+        if bad:
+            errs.append(f"config key '{key}.guidance': {', '.join(f'{g:g}' for g in bad)} outside the range "
+                        f"[{lo:g}, {hi:g}] of model {sec['model']!r} (models.{sec['model']}.guidance_range)")
+    scales = clip["study"]["scales"]
+    if 1 < len(scales) < cfg["fit"]["min_points"]:
+        errs.append(f"config key 'clip.study.scales': {len(scales)} scales, fewer than fit.min_points = "
+                    f"{cfg['fit']['min_points']}")
+    mc = clip["model"]["config"]
+    if mc is not None and not all(k in mc for k in ("embed_dim", "vision_cfg", "text_cfg")):
+        errs.append("config key 'clip.model.config': an open_clip model config needs embed_dim, vision_cfg "
+                    "and text_cfg")
+    world = clip["train"]["nodes"] * clip["train"]["gpus"]
+    for i, r in enumerate(clip["train"]["recipes"]):
+        if r["batch_size"] % world:
+            errs.append(f"config key 'clip.train.recipes[{i}].batch_size': {r['batch_size']} does not split over "
+                        f"clip.train.nodes x gpus = {world} processes")
+        elif r["batch_size"] // world > clip["train"]["max_device_batch"]:
+            errs.append(f"config key 'clip.train.recipes[{i}].batch_size': {r['batch_size'] // world} images per "
+                        f"process, more than clip.train.max_device_batch = {clip['train']['max_device_batch']}; "
+                        "use more GPUs (clip.train.nodes / gpus)")
+    if clip["zero_shot"]["probes"]:
+        for name, spec in cfg["probes"].items():
+            if spec.get("train_shards") and not spec.get("classnames"):
+                errs.append(f"config key 'probes.{name}.classnames': CLIP's zero-shot evaluation needs the class "
+                            "names of a webdataset probe (a JSON list in label order), or set "
+                            "clip.zero_shot.probes: false")
     return errs
 
 
@@ -584,7 +643,7 @@ def external_paths(cfg: dict) -> list[tuple[str, str]]:
             if isinstance(sub, str) and sub not in TIMM_SUBSETS:
                 out.append((f"data.ood.{name}.class_subset", sub))
     used = [*runs(cfg).values(), *grid_runs(cfg).values()]
-    for name in sorted({r.model for r in used if not r.is_real}):
+    for name in sorted({r.model for r in [*used, *clip_twin_runs(cfg).values()] if not r.is_real}):
         for k in ("path", "sr_path"):
             if cfg["models"][name][k]:
                 out.append((f"models.{name}.{k}", cfg["models"][name][k]))
@@ -600,6 +659,14 @@ def external_paths(cfg: dict) -> list[tuple[str, str]]:
         out.append(("quality.fid.inception_weights", cfg["quality"]["fid"]["inception_weights"]))
     if cfg["quality"]["lpips"]["backbone_weights"]:
         out.append(("quality.lpips.backbone_weights", cfg["quality"]["lpips"]["backbone_weights"]))
+    clip = cfg.get("clip")
+    if clip:
+        for name, ds in clip["datasets"].items():
+            if ds.get("shards") and name in clip_datasets_used(cfg):
+                out += [(f"clip.datasets.{name}.shards", p) for p in braceexpand(ds["shards"])]
+        if clip["zero_shot"]["probes"]:
+            out += [(f"probes.{n}.classnames", s["classnames"]) for n, s in cfg["probes"].items()
+                    if s.get("classnames")]
     prompts = {r.prompt for r in used}
     for prompt, section in (("word2sen", "word2sen"), ("incap", "captioner")):
         if prompt in prompts and cfg["prompts"][section]["path"]:
@@ -683,6 +750,77 @@ def grid_runs(cfg: dict) -> dict[str, Run]:
                 name = run_name(model, g, prompt)
                 out[name] = Run(name, model, float(g), prompt, (), None)
     return out
+
+
+# --------------------------------------------------------------------------- the CLIP study
+
+CLIP_ARM_TAGS = {"real": "real", "syn": "syn", "syn+real": "synreal"}
+CLIP_RUN_RE = r"(?:real_[a-z][a-z0-9]*|(?:syn|synreal)_[a-z][a-z0-9]*_cfg[0-9]+(?:\.[0-9]+)?_[a-z][a-z0-9]*)"
+
+
+@dataclass(frozen=True)
+class ClipRun:
+    """CLIP trained on one arm of a caption dataset: ``real_{dataset}``, or ``syn_{twins}`` /
+    ``synreal_{twins}`` with ``twins`` the data name of the synthetic twins (model_cfgG_dataset)."""
+    name: str
+    arm: str
+    dataset: str
+    twins: str | None
+    scales: tuple[int, ...]
+
+
+def clip_twins_name(model: str, guidance: float, dataset: str) -> str:
+    return run_name(model, guidance, dataset)
+
+
+def clip_runs(cfg: dict) -> dict[str, ClipRun]:
+    """The CLIP runs of the study (one per arm) and of the CFG sweep (one per guidance), by name."""
+    clip = cfg.get("clip")
+    if not clip:
+        return {}
+    out: dict[str, ClipRun] = {}
+
+    def add(arm, dataset, model, guidance, scales):
+        twins = None if arm == "real" else clip_twins_name(model, guidance, dataset)
+        name = f"{CLIP_ARM_TAGS[arm]}_{twins or dataset}"
+        old = out.get(name)
+        scales = tuple(sorted(set(scales) | set(old.scales if old else ())))
+        out[name] = ClipRun(name, arm, dataset, twins, scales)
+
+    st = clip["study"]
+    for arm in st["arms"]:
+        add(arm, st["dataset"], st["model"], st["guidance"], st["scales"])
+    sw = clip["cfg_sweep"]
+    if sw:
+        for g in sw["guidance"]:
+            add(sw["arm"], sw["dataset"], sw["model"], g, [sw["scale"]])
+    return out
+
+
+def clip_study_runs(cfg: dict) -> dict[str, ClipRun]:
+    """arm -> the study's CLIP run of that arm."""
+    st = cfg["clip"]["study"]
+    byname = clip_runs(cfg)
+    out = {}
+    for arm in st["arms"]:
+        twins = None if arm == "real" else clip_twins_name(st["model"], st["guidance"], st["dataset"])
+        out[arm] = byname[f"{CLIP_ARM_TAGS[arm]}_{twins or st['dataset']}"]
+    return out
+
+
+def clip_twin_runs(cfg: dict) -> dict[str, Run]:
+    """The synthetic twins the CLIP runs read, as runs without scales (their shards are made by the
+    generation rule, one per block, from the block's captions)."""
+    out = {}
+    for r in clip_runs(cfg).values():
+        if r.twins and r.twins not in out:
+            model, g, dataset = parse_name(r.twins)
+            out[r.twins] = Run(r.twins, model, g, dataset, (), None)
+    return out
+
+
+def clip_datasets_used(cfg: dict) -> set[str]:
+    return {r.dataset for r in clip_runs(cfg).values()}
 
 
 def run_classifier(cc: dict, override: dict | None) -> dict:

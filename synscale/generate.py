@@ -47,11 +47,15 @@ def _to_uint8(images: np.ndarray, size: int, channels: int) -> np.ndarray:
 
 def sample_images(pipe, prompts: Sequence[str], guidance: float, steps: int, batch_size: int,
                   seed_parts: tuple, size: int, channels: int,
-                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                  progress: Callable[[int, int], None] | None = None,
+                  batches: Sequence[int] | None = None) -> np.ndarray:
     """Sample one image per prompt. Batch b draws its noise from a generator seeded by
-    (seed_parts, b), so the result does not depend on anything outside the arguments."""
+    (seed_parts, b), so the result does not depend on anything outside the arguments.
+    ``batches``: sample only these batch indices (one process's part of a multi-GPU job)."""
     out = []
-    for b, lo in enumerate(range(0, len(prompts), batch_size)):
+    starts = list(range(0, len(prompts), batch_size))
+    for b in (range(len(starts)) if batches is None else batches):
+        lo = starts[b]
         batch = list(prompts[lo:lo + batch_size])
         gen = torch.Generator().manual_seed(seed_for(*seed_parts, "batch", b))
         with torch.no_grad():
@@ -66,12 +70,17 @@ def sample_images(pipe, prompts: Sequence[str], guidance: float, steps: int, bat
 def generate_set(pipe, out_tar: str | Path, run: str, shard: int | str, labels: np.ndarray,
                  prompts: Sequence[str], guidance: float, steps: int, batch_size: int, seed: int,
                  size: int, channels: int, key_offset: int = 0,
-                 progress: Callable[[int, int], None] | None = None) -> dict:
+                 progress: Callable[[int, int], None] | None = None, keys: Sequence[str] | None = None,
+                 images: np.ndarray | None = None) -> dict:
+    """``keys``: the samples' keys (a caption dataset's twins keep their captions' keys); by default
+    ``{run}-{key_offset + i}``. ``images``: already sampled (by a multi-GPU job's processes)."""
     t0 = time.time()
-    images = sample_images(pipe, prompts, guidance, steps, batch_size, (seed, run, shard), size, channels,
-                           progress)
-    samples = (Sample(f"{run.replace('.', 'p')}-{key_offset + i:09d}", images[i], int(labels[i]), prompts[i])
-               for i in range(len(labels)))
+    if images is None:
+        images = sample_images(pipe, prompts, guidance, steps, batch_size, (seed, run, shard), size, channels,
+                               progress)
+    if keys is None:
+        keys = [f"{run.replace('.', 'p')}-{key_offset + i:09d}" for i in range(len(labels))]
+    samples = (Sample(keys[i], images[i], int(labels[i]), prompts[i]) for i in range(len(labels)))
     n = write_shard(out_tar, samples)
     return {"count": n, "seed": seed_for(seed, run, shard, "batch", 0), "global_seed": seed,
             "prompts_used": dict(sorted(Counter(prompts).items())), "distinct_prompts": len(set(prompts)),

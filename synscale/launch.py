@@ -43,14 +43,24 @@ def command(spec: str | Path, nodes: int, gpus: int, env: dict | None = None) ->
             *worker]
 
 
+def entry(spec: dict):
+    """The function a spec's processes run: ``spec['entry']`` ('module:function'; a classifier's
+    ``synscale.steps.train:train_job`` when absent), called as ``f(rank, world, spec)``."""
+    import importlib
+
+    module, _, name = spec.get("entry", "synscale.steps.train:train_job").partition(":")
+    if not module.startswith("synscale."):
+        raise ValueError(f"training entry {spec['entry']!r} is not a synscale function")
+    return getattr(importlib.import_module(module), name)
+
+
 def launch(spec: dict, spec_path: str | Path, nodes: int, gpus: int, threads_per_process: int = 1) -> None:
     """Run the training job described by ``spec`` on ``nodes x gpus`` processes: in this process
     when that is one, else through torchrun with the spec written to ``spec_path`` for the workers."""
     from .io import atomic_path
-    from .steps import train
 
     if nodes * gpus == 1:
-        train.train_job(0, 1, spec)
+        entry(spec)(0, 1, spec)
         return
     spec_path = Path(spec_path)
     with atomic_path(spec_path) as tmp:
@@ -78,7 +88,6 @@ def worker(spec_path: str | Path) -> None:
     import torch.distributed as dist
 
     from .device import job_device
-    from .steps import train
 
     spec = json.loads(Path(spec_path).read_text())
     device = job_device()
@@ -87,7 +96,7 @@ def worker(spec_path: str | Path) -> None:
     torch.set_num_threads(max(1, int(spec["threads"])))
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        train.train_job(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), spec)
+        entry(spec)(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), spec)
         dist.barrier()
     finally:
         dist.destroy_process_group()

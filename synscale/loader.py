@@ -49,6 +49,15 @@ def prefix_parts(shards: Sequence[str | Path], limit: int, shard_size: int) -> l
     return [ShardPart(str(p), min(shard_size, limit - i * shard_size)) for i, p in enumerate(shards[:need])]
 
 
+def seed_augmentation(aug_base: int, first: int) -> None:
+    """Seed the random augmentation of the batch starting at stream position ``first``: a batch's
+    augmentation depends only on its position in the stream."""
+    s = (aug_base * 1_000_003 + first) & 0x7FFFFFFF
+    random.seed(s)  # RandomResizedCrop, RandAugment's magnitudes
+    np.random.seed(s)  # RandAugment's choice of ops
+    torch.manual_seed(s)  # flips
+
+
 def _slot() -> tuple[int, int]:
     info = get_worker_info()
     return (0, 1) if info is None else (info.id, info.num_workers)
@@ -98,6 +107,7 @@ class ShardStream(IterableDataset):
     def _train_items(self, slot: int, slots: int) -> Iterator[tuple[str, bytes, int]]:
         epoch = 0
         while True:
+            self.epoch = epoch  # what a subclass's _read may depend on (CLIP's syn+real draw)
             rng = random.Random(seed_for(self.seed, "epoch", epoch, slots))
             order = list(range(len(self.parts)))
             rng.shuffle(order)
@@ -123,11 +133,8 @@ class ShardStream(IterableDataset):
         """Decode (and transform) the next ``n`` items into a batch, or fewer if ``items`` runs out.
         Items are read in groups of up to 1 MB of encoded bytes and then decoded: small images are
         read a batch at a time, large ones decoded while their bytes are still in the CPU's cache."""
-        if aug_base is not None:  # a batch's augmentation depends only on its position in the stream
-            s = (aug_base * 1_000_003 + first) & 0x7FFFFFFF
-            random.seed(s)  # RandomResizedCrop, RandAugment's magnitudes
-            np.random.seed(s)  # RandAugment's choice of ops
-            torch.manual_seed(s)  # flips
+        if aug_base is not None:
+            seed_augmentation(aug_base, first)
         xs, ys = [], []
         while len(ys) < n:
             group, size = [], 0

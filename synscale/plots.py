@@ -6,7 +6,8 @@ from pathlib import Path
 from .io import atomic_path
 
 
-def scaling_plot(fit: dict, out_png: str | Path) -> None:
+def scaling_plot(fit: dict, out_png: str | Path, xlabel: str = "training images D",
+                 ylabel: str = "cross-entropy loss (real val)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,8 +31,8 @@ def scaling_plot(fit: dict, out_png: str | Path) -> None:
     xs = np.geomspace(lo, hi, 50)
     ys = fit["L_at_DI"] * (xs / fit["reference_scale_D_I"]) ** (-fit["k"])
     ax.loglog(xs, ys, "-", label=f"fit k={fit['k']:.3f}, R²={fit['r2']:.3f}")
-    ax.set_xlabel("training images D")
-    ax.set_ylabel("cross-entropy loss (real val)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(fit["run"])
     from .report import tidy_log_axes
 

@@ -131,6 +131,36 @@ def _take_per_class(labels: np.ndarray, classes: Sequence[int], counts: Sequence
     return [np.concatenate(p) for p in parts]
 
 
+_COLOURS = ("red", "green", "blue", "yellow", "white", "orange")
+
+
+def caption_dataset_assets(root: str | Path, n_classes: int = 4, size: int = 32, n: int = 240,
+                           shard_size: int = 40) -> str:
+    """A LAION-shaped image-text dataset under ``root``: ``n`` tinted MNIST digits of the classes
+    0..n_classes-1 (disjoint from nothing: a caption set is not a labelled split), JPEG + caption
+    only (no ``cls`` member, as img2dataset writes LAION), keys like img2dataset's
+    ('000000017'), ``laion-{000000..}.tar`` of ``shard_size`` samples. Captions name the digit and
+    its colour ('a photo of a red handwritten three'). Returns the brace pattern."""
+    import webdataset as wds
+
+    rng = np.random.default_rng(7)
+    images, labels = load_mnist_embedded()
+    idx = rng.permutation(np.flatnonzero(labels < n_classes))[:n]
+    rgb = tint(resize(images[idx], size), rng)
+    colours = rng.integers(0, len(_COLOURS), size=n)
+    out = Path(root)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for s_, lo in enumerate(range(0, n, shard_size)):
+        p = out / f"laion-{s_:06d}.tar"
+        with open(p, "wb") as fh, wds.TarWriter(fh, encoder=False, mtime=SHARD_MTIME) as tw:
+            for j in range(lo, min(lo + shard_size, n)):
+                cap = f"a photo of a {_COLOURS[colours[j]]} handwritten {DIGIT_NAMES[labels[idx[j]]]}"
+                tw.write({"__key__": f"{j:09d}", "jpg": encode_image(rgb[j], "jpg"), "txt": cap.encode("utf-8")})
+        paths.append(p)
+    return brace_pattern(paths)
+
+
 # --------------------------------------------------------------------------- Stable Diffusion
 
 

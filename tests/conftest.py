@@ -66,13 +66,14 @@ PAPERLIKE = ROOT / "tests" / "configs" / "paperlike.yaml"
 def write_paperlike_config(assets_dir: Path, out: Path) -> Path:
     """Write the paper-shaped miniature inputs (tests/assets.py) into ``assets_dir`` and the
     paper-shaped test config pointing at them into ``out``."""
-    from assets import paperlike_assets
+    from assets import caption_dataset_assets, paperlike_assets
     from assets_quality import save_dtd_like, save_random_inception, save_random_squeezenet
 
     paths = paperlike_assets(assets_dir)
     paths["inception"] = save_random_inception(assets_dir / "models" / "pt_inception-2015-12-05.pth")
     paths["squeezenet"] = save_random_squeezenet(assets_dir / "models" / "squeezenet1_1.pth")
     paths["dtd"] = save_dtd_like(assets_dir / "probes" / "dtd")
+    paths["laion"] = caption_dataset_assets(assets_dir / "laion")
     paths["paper_table"] = Path(__file__).resolve().parent.parent / "data" / "paper_grid_1p3M.csv"
     text = PAPERLIKE.read_text()
     for name, path in paths.items():

@@ -110,6 +110,21 @@ def test_target_builds_through_slurm(built):
     print(f"SLURM build: {len(jobs)} jobs in {len(slurm_ids)} sbatch submissions, {seconds:.0f}s")
 
 
+def test_clip_jobs_through_slurm(built):
+    """The CLIP rules are SLURM jobs like the others: the embedded caption data, a caption block, a
+    twin shard, CLIP training (with its GPU request) and the zero-shot evaluation of one arm."""
+    wd, _, _ = built
+    _, out = smk(wd, "results/clip/eval/synreal_sd_cfg2_digits/n250.json")
+    jobs, slurm_ids = submitted(out)
+    rules = [r for r, _ in jobs]
+    for rule in ("clip_data_embedded", "clip_captions", "generate_shard", "train_clip", "evaluate_clip"):
+        assert rules.count(rule) == 1, (rule, rules)
+    assert known_to_slurm(slurm_ids) == slurm_ids
+    assert re.search(r"rule train_clip:.*?resources: [^\n]*gpu=1", out, re.S)
+    e = json.loads((wd / "results" / "clip" / "eval" / "synreal_sd_cfg2_digits" / "n250.json").read_text())
+    assert e["captions"] == 250 and e["arm"] == "syn+real"
+
+
 def with_scales(tmp_path, run_index, scales) -> Path:
     """The tiny config with other scales for one run, written to a file."""
     cfg = yaml.safe_load(TINY.read_text())

@@ -32,7 +32,8 @@ def smk(workdir, configfile, *args, check=True):
 def built(paperlike_config, tmp_path_factory):
     wd = tmp_path_factory.mktemp("paperlike-run")
     smk(wd, paperlike_config)
-    smk(wd, paperlike_config, "results/paperlike/grid/summary.csv", "results/paperlike/scaling/summary.csv")
+    smk(wd, paperlike_config, "results/paperlike/grid/summary.csv", "results/paperlike/scaling/summary.csv",
+        "results/paperlike/clip/summary.csv", "results/paperlike/clip/cfg_sweep.csv")
     return wd, wd / "results" / "paperlike", paperlike_config
 
 
@@ -277,3 +278,40 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
 def test_nothing_pending_after_build(built):
     wd, _, cfgfile = built
     assert "Nothing to be done" in smk(wd, cfgfile, "-n").stdout
+
+
+def test_clip_study_on_a_laion_shaped_caption_set(built):
+    """The three arms at three caption scales on jpg + txt shards (no classes), twins made by the
+    generation rule from the caption blocks on two processes, CLIP trained on two processes with
+    Table A3's recipes switched by scale, zero-shot on val, OOD (one a class subset) and DTD, fitted."""
+    wd, res, cfgfile = built
+    clip = res / "clip"
+    block = json.loads((clip / "captions" / "laion" / "block-00000.json").read_text())
+    assert block["count"] == 80 and len(block["shards"]) == 2
+    import pandas as pd
+
+    caps = pd.read_parquet(clip / "captions" / "laion" / "block-00001.parquet")
+    # the twins: one image per caption, same keys and captions, in order
+    from synscale.shards import iter_shard
+
+    twin = list(iter_shard(res / "shards" / "sd_cfg1.5_laion" / "shard-00001.tar"))
+    assert [t[0] for t in twin] == caps["key"].tolist() and [t[3] for t in twin] == caps["caption"].tolist()
+    man = json.loads((res / "shards" / "sd_cfg1.5_laion" / "shard-00001.json").read_text())
+    assert man["processes"] == 2 and man["count"] == 80
+    for arm, run in (("real", "real_laion"), ("syn", "syn_sd_cfg1.5_laion"), ("syn+real", "synreal_sd_cfg1.5_laion")):
+        fit = json.loads((clip / "scaling" / f"{arm}.json").read_text())
+        assert fit["run"] == run and [p["captions"] for p in fit["points"]] == [80, 160, 240]
+        assert np.isfinite(fit["k"]) and fit["k_ci_boot"][0] <= fit["k_ci_boot"][1]
+        for n, recipe, steps in ((80, "S", 10), (240, "L", 15)):
+            t = json.loads((clip / "checkpoints" / run / f"n{n}" / "train.json").read_text())
+            assert t["recipe"]["name"] == recipe and t["steps"] == steps and t["processes"] == 2
+            assert t["captions"] == n and t["provenance"]["git_commit"]
+        e = json.loads((clip / "eval" / run / "n240.json").read_text())
+        assert e["templates"] == 7 and e["val"]["n"] == 80 and 0 <= e["val"]["top1"] <= 1 and e["tau"] > 0
+        assert set(e["ood"]) == {"digits_full", "digits_subset"} and set(e["probes"]) == {"dtd"}
+        assert e["downstream_sets"] == ["dtd"] and e["downstream_average"] == e["probes"]["dtd"]["top1"]
+    summary = pd.read_csv(clip / "summary.csv")
+    assert len(summary) == 9 and set(summary["arm"]) == {"real", "syn", "syn+real"}
+    sweep = pd.read_csv(clip / "cfg_sweep.csv")
+    assert sweep["guidance"].tolist() == [1.5, 4.0] and (sweep["captions"] == 80).all()
+    assert (clip / "summary.png").stat().st_size > 0 and (clip / "cfg_sweep.png").stat().st_size > 0

@@ -113,6 +113,30 @@ def test_report(built):
     assert (built / "report.html").stat().st_size > 10_000
 
 
+def test_clip_study_on_the_embedded_digits(built):
+    """The embedded caption dataset (train digits + their incap captions), its twins through the
+    generation rule, the three arms at three scales, zero-shot on val and the OOD digits, the fits."""
+    import pandas as pd
+
+    smk(built, "results/clip/summary.csv")
+    res = built / "results"
+    data = json.loads((res / "clip" / "data" / "digits" / "data.json").read_text())
+    assert data["captions"] == 1000 and len(data["files"]) == 4
+    incap = pd.read_parquet(res / "prompts" / "incap.parquet")
+    block = pd.read_parquet(res / "clip" / "captions" / "digits" / "block-00002.parquet")
+    assert len(block) == 250 and set(block["caption"]) <= set(incap["prompt"])
+    assert (block["class_index"] >= 0).all()
+    summary = json.loads((res / "clip" / "summary.json").read_text())
+    assert set(summary["arms"]) == {"real", "syn", "syn+real"}
+    for arm in ("real", "syn", "syn+real"):
+        fit = json.loads((res / "clip" / "scaling" / f"{arm}.json").read_text())
+        assert [p["captions"] for p in fit["points"]] == [250, 500, 1000] and fit["k"] == fit["k"]
+        for p in fit["points"]:
+            assert set(p["ood"]) == {"sklearn_digits"} and 0 <= p["val_top1"] <= 1
+    # built: nothing left to do
+    assert "train_clip" not in job_stats(smk(built, "-n", "results/clip/summary.csv").stdout)
+
+
 def test_tiny_families_and_the_grid(built):
     """The grid target trains the tiny cascade and aMUSEd through rule train_t2i (saved as the real
     families' pipeline classes), generates each config's test set, and summarises its quality."""

@@ -2,10 +2,12 @@
 a pure function of (run, shard index, seed)."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 from .. import config as C
 from ..logs import Progress
@@ -15,12 +17,16 @@ from .common import IMAGE_KEYS, load_classes
 log = logging.getLogger("synscale")
 
 
-def keys(model: str, testset: bool) -> tuple[str, ...]:
-    """A shard depends on the shard size, the test set on its size; both on how the model samples
-    (its weights arrive as an input)."""
+PER_MODEL = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level")
+
+
+def keys(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:
+    """A shard depends on the shard size, the test set on its size, a caption dataset's twin shard
+    on its block's captions (an input); all on how the model samples (its weights arrive as an input)."""
     size = "generation.testset_per_class" if testset else "generation.shard_size"
-    per_model = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level")
-    return ("seed", *IMAGE_KEYS, size, *(f"models.{model}.{k}" for k in per_model))
+    if twins:
+        return ("seed", *IMAGE_KEYS, *(f"models.{model}.{k}" for k in PER_MODEL))
+    return ("seed", *IMAGE_KEYS, size, *(f"models.{model}.{k}" for k in PER_MODEL))
 
 
 def load_prompt_table(path: str | Path, n_classes: int):
@@ -37,42 +43,138 @@ def load_prompt_table(path: str | Path, n_classes: int):
     return df
 
 
-def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt_table: str | Path,
-             classes_json: str | Path, out_tar: str | Path, out_manifest: str | Path) -> dict:
-    """Generate shard ``shard`` (an int) or the synthetic test set (shard == 'test')."""
-    from ..device import describe, job_device, place, resolve_dtype
-    from ..generate import generate_set, shard_labels, testset_labels
+def twin_prompts(block_table: str | Path):
+    """(labels, prompts, keys) of a caption block: one image per caption, in order, under its key
+    (labels -1 where the dataset has no classes)."""
+    import numpy as np
+
+    from .clip import read_block
+
+    block = read_block(str(block_table))
+    return block["class_index"].to_numpy(np.int64), block["caption"].tolist(), block["key"].tolist()
+
+
+def job_prompts(cfg: dict, run: str, shard: int | str, prompt_table, classes_json, twins: bool):
+    """(labels, prompts, keys, key offset) of a generation job."""
+    if twins:
+        labels, prompts, keys = twin_prompts(prompt_table)
+        return labels, prompts, keys, 0
+    from ..generate import shard_labels, testset_labels
     from ..prompts import pick_prompts
-    from ..samplers import load_sampler, pipeline_dirs
+
+    n_classes = len(load_classes(classes_json)["names"])
+    table = load_prompt_table(prompt_table, n_classes)
+    if shard == "test":
+        labels, offset = testset_labels(cfg["generation"]["testset_per_class"], n_classes), 0
+    else:
+        ss = cfg["generation"]["shard_size"]
+        labels, offset = shard_labels(int(shard), ss, n_classes), int(shard) * ss
+    return labels, pick_prompts(table, labels, cfg["seed"], run, shard), None, offset
+
+
+def _pipeline(cfg: dict, run: str, pipe_dirs: Sequence[str]):
+    from ..device import job_device, place, resolve_dtype
+    from ..samplers import load_sampler
+
+    model, _, _ = C.parse_name(run)
+    m = cfg["models"][model]
+    device = job_device()
+    dtype = resolve_dtype(m["dtype"], device)
+    return place(load_sampler(m["family"], list(pipe_dirs), m, model, dtype=dtype), device), device, dtype
+
+
+def part_path(out_tar: str | Path, rank: int) -> Path:
+    return Path(f"{out_tar}.part{rank}.npz")
+
+
+def sample_part(rank: int, world: int, spec: dict) -> None:
+    """One process of a multi-GPU generation job (``synscale.launch``): the batches b with
+    b % world == rank, each with its own seed, saved for the job process to assemble."""
+    import numpy as np
+
+    from ..device import describe
+    from ..generate import sample_images
+    from ..io import atomic_path
+
+    cfg, run, shard = spec["config"], spec["run"], spec["shard"]
+    _, guidance, _ = C.parse_name(run)
+    m = cfg["models"][C.parse_name(run)[0]]
+    labels, prompts, _, _ = job_prompts(cfg, run, shard, spec["prompts"], spec["classes"], spec["twins"])
+    n_batches = -(-len(prompts) // m["batch_size"])
+    mine = [b for b in range(n_batches) if b % world == rank]
+    pipe, device, dtype = _pipeline(cfg, run, spec["pipe_dirs"])
+    log.info("%s shard %s: process %d of %d samples %d of %d batches", run, shard, rank, world, len(mine), n_batches)
+    images = sample_images(pipe, prompts, guidance, m["steps"], m["batch_size"], (cfg["seed"], run, shard),
+                           cfg["data"]["image_size"], cfg["data"]["channels"], batches=mine)
+    with atomic_path(part_path(spec["out_tar"], rank)) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, images=images, batches=np.asarray(mine, dtype=np.int64),
+                     device=json.dumps(describe(device, dtype)))
+
+
+def sample_on_processes(cfg: dict, run: str, shard, pipe_dirs, prompt_table, classes_json, twins: bool,
+                        out_tar, n_prompts: int, gpus: int):
+    """Sample a job's images on ``gpus`` processes (one node, ``synscale.launch``) and assemble
+    them in batch order: the same images as one process would sample."""
+    import numpy as np
+
+    from ..launch import launch
+
+    spec = {"entry": "synscale.steps.generate:sample_part", "config": cfg, "run": run, "shard": shard,
+            "pipe_dirs": list(pipe_dirs), "prompts": str(prompt_table), "classes": str(classes_json),
+            "twins": twins, "out_tar": str(out_tar), "threads": 1}
+    launch(spec, f"{out_tar}.job.json", 1, gpus)
+    batch = cfg["models"][C.parse_name(run)[0]]["batch_size"]
+    by_batch, device = {}, None
+    try:
+        for r in range(gpus):
+            with np.load(part_path(out_tar, r)) as z:
+                device = device or json.loads(str(z["device"]))
+                for i, b in enumerate(z["batches"].tolist()):
+                    by_batch[b] = z["images"][i * batch:(i + 1) * batch]
+    finally:
+        for r in range(gpus):
+            part_path(out_tar, r).unlink(missing_ok=True)
+    images = np.concatenate([by_batch[b] for b in sorted(by_batch)])
+    if len(images) != n_prompts:
+        raise RuntimeError(f"{out_tar}: the {gpus} processes sampled {len(images)} images for {n_prompts} prompts")
+    return images, device
+
+
+def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt_table: str | Path,
+             classes_json: str | Path, out_tar: str | Path, out_manifest: str | Path, twins: bool = False,
+             gpus: int = 1) -> dict:
+    """Generate shard ``shard`` (an int) or the synthetic test set (shard == 'test'). ``twins``:
+    ``prompt_table`` is a caption dataset's block (``synscale.steps.clip``) and the shard holds one
+    image per caption, in its order and under its key. ``gpus``: processes sampling the images
+    (each a share of the batches, with the same per-batch seeds)."""
+    from ..device import describe
+    from ..generate import generate_set
+    from ..samplers import pipeline_dirs
     from ..shards import write_manifest
 
     inject_failure(run, shard)
     t0 = time.time()
     model, guidance, prompt_set = C.parse_name(run)
     m = cfg["models"][model]
-    n_classes = len(load_classes(classes_json)["names"])
-    table = load_prompt_table(prompt_table, n_classes)
-    if shard == "test":
-        labels = testset_labels(cfg["generation"]["testset_per_class"], n_classes)
-        offset = 0
-    else:
-        ss = cfg["generation"]["shard_size"]
-        labels = shard_labels(int(shard), ss, n_classes)
-        offset = int(shard) * ss
-    prompts = pick_prompts(table, labels, cfg["seed"], run, shard)
-    device = job_device()
-    dtype = resolve_dtype(m["dtype"], device)
+    labels, prompts, keys, offset = job_prompts(cfg, run, shard, prompt_table, classes_json, twins)
     pipe_dirs = [str(pipe_dir)] if isinstance(pipe_dir, (str, Path)) else list(map(str, pipe_dir))
     pipe_dirs = pipeline_dirs(m["family"], pipe_dirs)
-    pipe = place(load_sampler(m["family"], pipe_dirs, m, model, dtype=dtype), device)
+    pipe, images = None, None
+    if gpus > 1:
+        images, dev = sample_on_processes(cfg, run, shard, pipe_dirs, prompt_table, classes_json, twins, out_tar,
+                                          len(prompts), gpus)
+        dev = {**dev, "processes": gpus}
+    else:
+        pipe, device, dtype = _pipeline(cfg, run, pipe_dirs)
+        dev = describe(device, dtype)
     prog = Progress(f"{run} shard {shard}", len(labels))
     info = generate_set(pipe, out_tar, run, shard, labels, prompts, guidance, m["steps"], m["batch_size"],
                         cfg["seed"], cfg["data"]["image_size"], cfg["data"]["channels"],
-                        key_offset=offset, progress=lambda done, tot: prog(done))
+                        key_offset=offset, progress=lambda done, tot: prog(done), keys=keys, images=images)
     info.pop("seconds")
     man = write_manifest(out_tar, out_manifest, run=run, shard_index=shard, model_dir=pipe_dirs[0],
-                         model_dirs=pipe_dirs, family=m["family"], prompt_set=prompt_set, **info,
-                         **describe(device, dtype),
+                         model_dirs=pipe_dirs, family=m["family"], prompt_set=prompt_set, **info, **dev,
                          provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=time.time() - t0))
     log.info("%s shard %s: %d images, sha256 %s", run, shard, man["count"], man["sha256"][:12])
     return man
@@ -88,4 +190,5 @@ def inject_failure(run: str, shard) -> None:
 def main(job) -> dict:
     shard = job.params["shard"]
     return generate(job.config, job.params["run"], shard if shard == "test" else int(shard), job.input["model"],
-                    job.input["prompts"], job.input["classes"], job.output["tar"], job.output["manifest"])
+                    job.input["prompts"], job.input["classes"], job.output["tar"], job.output["manifest"],
+                    twins=bool(job.params.get("twins")), gpus=int(job.resources.get("gpu") or 1))

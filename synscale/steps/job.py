@@ -22,6 +22,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
     log: str | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config(self) -> dict:
@@ -52,7 +53,8 @@ def from_snakemake(smk, lists: Iterable[str] = ()) -> Job:
     outputs = {k: str(v) for k, v in _named(smk.output).items()}
     if not outputs and len(smk.output) == 1:
         outputs = {"out": str(smk.output[0])}
-    return Job(inputs, outputs, _named(smk.params), int(smk.threads), smk.log[0] if smk.log else None)
+    resources = {k: v for k, v in _named(smk.resources).items() if not k.startswith("_")}
+    return Job(inputs, outputs, _named(smk.params), int(smk.threads), smk.log[0] if smk.log else None, resources)
 
 
 def run(smk, step: Callable[[Job], Any], lists: Iterable[str] = ()) -> Any:

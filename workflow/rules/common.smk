@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 
 from synscale import config as C
 from synscale.steps import analysis as ANALYSIS_STEP
+from synscale.steps import clip as CLIP_STEP
 from synscale.steps import data as DATA_STEP
 from synscale.steps import evaluate as EVALUATE_STEP
 from synscale.steps import fit as FIT_STEP
@@ -54,6 +55,10 @@ wildcard_constraints:
     chunk=r"[0-9]{5}",
     model=r"[a-z][a-z0-9]*",
     prompt=r"[a-z][a-z0-9_]*",
+    crun=C.CLIP_RUN_RE,
+    arm=r"real|syn|syn\+real",
+    block=r"[0-9]{5}",
+    dataset=r"[a-z][a-z0-9]*",
 
 
 def job_config(keys):
@@ -279,7 +284,7 @@ def run_targets(runs):
 def final_targets():
     runs = {n: r for n, r in RUNS.items() if r.default_target}
     return run_targets(runs) + [f"{RES}/analysis/{n}.json" for n, r in runs.items()
-                                if not r.is_real and len(r.scales) >= 2] + report_targets()
+                                if not r.is_real and len(r.scales) >= 2] + report_targets() + clip_targets()
 
 
 def paper_table():
@@ -445,3 +450,127 @@ def prompt_model(prompt):
     if prompt == "word2sen" and WORD2SEN:
         return external(WORD2SEN, "prompts.word2sen.path")
     return []
+
+
+# ---------------------------------------------------------------- the CLIP study
+CLIP = CFG["clip"]
+CLIP_RUNS = C.clip_runs(CFG)
+CLIP_TWINS = C.clip_twin_runs(CFG)
+for _r in CLIP_TWINS.values():
+    DATA_RUNS.setdefault(_r.data, _r)
+
+
+def is_twins(run):
+    """Whether a data run is the synthetic twins of a caption dataset (its 'prompt' is the dataset)."""
+    return bool(CLIP) and run.prompt in CLIP["datasets"]
+
+
+@functools.cache
+def clip_sources(dataset):
+    """All source shards of a caption dataset, in order (missing ones kept: they set the block layout)."""
+    ds = CLIP["datasets"][dataset]
+    if ds.get("embedded"):
+        return tuple(CLIP_STEP.embedded_shards(f"{RES}/clip/data/{dataset}", DATA["train_size"], ds["shard_size"]))
+    return _expand(ds["shards"])
+
+
+def clip_n_blocks(dataset):
+    return math.ceil(len(clip_sources(dataset)) / CLIP["datasets"][dataset]["shards_per_block"])
+
+
+def clip_block_sources(dataset, block):
+    spb = CLIP["datasets"][dataset]["shards_per_block"]
+    return [p for p in clip_sources(dataset)[block * spb:(block + 1) * spb] if p not in _MISSING_PATHS]
+
+
+def clip_blocks_for(dataset, scale):
+    """How many blocks hold the first `scale` captions (by the dataset's shard_size)."""
+    ds = CLIP["datasets"][dataset]
+    n = math.ceil(int(scale) / (ds["shard_size"] * ds["shards_per_block"]))
+    if n > clip_n_blocks(dataset):
+        raise WorkflowError(f"CLIP scale {scale}: more captions than clip.datasets.{dataset} holds "
+                            f"({len(clip_sources(dataset))} shards of about {ds['shard_size']}); lower the scale")
+    return n
+
+
+def clip_block_table(dataset, block):
+    return f"{RES}/clip/captions/{dataset}/block-{int(block):05d}.parquet"
+
+
+def clip_run_of(wildcards):
+    try:
+        return CLIP_RUNS[wildcards.crun]
+    except KeyError:
+        raise WorkflowError(f"'{wildcards.crun}' is not a CLIP run of this config (configured: "
+                            f"{', '.join(CLIP_RUNS) or 'none: no clip section'})") from None
+
+
+def clip_train_inputs(wildcards):
+    """A CLIP run at a scale reads its blocks' caption tables (which name the source shards, the
+    caption job's inputs) and, for syn and syn+real, the blocks' twin shards."""
+    r = clip_run_of(wildcards)
+    n = clip_blocks_for(r.dataset, wildcards.scale)
+    twins = [f"{RES}/shards/{r.twins}/shard-{b:05d}.tar" for b in range(n)] if r.twins else []
+    return {"blocks": [clip_block_table(r.dataset, b) for b in range(n)], "twins": twins,
+            "manifests": manifests_of(twins)}
+
+
+def clip_eval_inputs(wildcards):
+    inputs = {
+        "model": f"{RES}/clip/checkpoints/{wildcards.crun}/n{wildcards.scale}/model.pt",
+        "val": val_shards(),
+        "classes": classes_json(),
+        "subsets": ood_subset_files(),
+    }
+    for name, paths in ood_sets().items():
+        inputs[CLIP_STEP.OOD_PREFIX + name] = paths
+    if CLIP["zero_shot"]["probes"]:
+        for name, paths in probe_inputs().items():
+            inputs[CLIP_STEP.PROBE_PREFIX + name] = paths
+        inputs["classnames"] = [p for s in CFG["probes"].values() if s.get("classnames")
+                                for p in external(s["classnames"], "probes.classnames")]
+    inputs["manifests"] = manifests_of([inputs["model"], *inputs["val"], *(p for ps in ood_sets().values() for p in ps)])
+    return inputs
+
+
+def clip_run_params(wildcards):
+    r = clip_run_of(wildcards)
+    return {"name": r.name, "arm": r.arm, "dataset": r.dataset, "twins": r.twins}
+
+
+def clip_study_evals(arm):
+    r = C.clip_study_runs(CFG)[arm]
+    return [f"{RES}/clip/eval/{r.name}/n{s}.json" for s in CLIP["study"]["scales"]]
+
+
+def clip_sweep_evals():
+    sw = CLIP["cfg_sweep"]
+    tag = C.CLIP_ARM_TAGS[sw["arm"]]
+    return [f"{RES}/clip/eval/{tag}_{C.clip_twins_name(sw['model'], g, sw['dataset'])}/n{sw['scale']}.json"
+            for g in sw["guidance"]]
+
+
+def runtime_clip(wildcards, attempt):
+    from synscale.clip import pick_recipe
+
+    steps = pick_recipe(CLIP["train"], int(wildcards.scale)).steps
+    return int(10 + CLIP["train"]["minutes_per_1k_steps"] * steps / 1000) * attempt
+
+
+def clip_resources(key):
+    def get(wildcards):
+        tc = CLIP["train"]
+        if key == "nodes":
+            return tc["nodes"]
+        if key == "gpu":
+            return tc["gpus"] if tc["nodes"] == 1 else 0
+        return f"gpu:{tc['gpus']}" if tc["nodes"] > 1 else ""
+
+    return get
+
+
+def clip_targets():
+    """The study's fits and summary (and the CFG sweep's table), when the study is in the default target."""
+    if not CLIP or not CLIP["study"]["default_target"]:
+        return []
+    return [f"{RES}/clip/summary.csv"] + ([f"{RES}/clip/cfg_sweep.csv"] if CLIP["cfg_sweep"] else [])

@@ -1,0 +1,5 @@
+"""The CLIP study: synscale.steps.clip.main_evaluate."""
+from synscale.steps import clip
+from synscale.steps.job import run
+
+run(snakemake, clip.main_evaluate, lists=("val", "ood_*", "probe_*", "manifests", "subsets", "classnames"))
