@@ -423,6 +423,8 @@ def _clip_errors(cfg: dict) -> list[str]:
                         "or 'embedded: digits'")
         elif ds.get("embedded") and not embedded:
             errs.append(f"config key '{key}.embedded': only for data.source 'embedded_mnist'")
+    if sum(1 for ds in clip["datasets"].values() if ds.get("embedded")) > 1:
+        errs.append("config key 'clip.datasets': one embedded caption dataset at most (the train digits)")
     sections = [("clip.study", clip["study"], [clip["study"]["guidance"]])]
     if clip["cfg_sweep"]:
         sections.append(("clip.cfg_sweep", clip["cfg_sweep"], clip["cfg_sweep"]["guidance"]))

@@ -381,9 +381,18 @@ def test_paper_grid_dry_run(tmp_path):
         assert f"results/paper/checkpoints/{run}/n8000000/model.pt" in p.stdout, run
     assert "results/paper/checkpoints/sd_cfg2_incap-vitl16/n16000000" not in p.stdout
     assert "results/paper/checkpoints/real/n1281167/model.pt" in p.stdout
-    # 640 shards of 100,000 images for each 64M config, 80 for each 8M one (the ViT-L runs share their
-    # config's shards), 13 for the others
-    assert stats["generate_shard"] == 4 * 640 + 2 * 80 + 46 * 13
+    # 247 shards of 260,000 images for each 64M config, 31 for each 8M one (the ViT-L runs share their
+    # config's shards), 5 for the others; and the CLIP twins: 370 blocks of ~1M LAION captions (SD 1.5),
+    # 12 of CC12M for each of the sweep's 5 guidances
+    assert stats["generate_shard"] == 4 * 247 + 2 * 31 + 46 * 5 + 370 + 5 * 12
+    # the CLIP grid: three arms at the paper's ten scales to 371M captions, the CC12M CFG sweep
+    assert stats["clip_captions"] == 370 + 12
+    assert stats["train_clip"] == stats["evaluate_clip"] == 3 * 10 + 5 and stats["fit_clip"] == 3
+    assert stats["clip_summary"] == stats["clip_cfg_sweep"] == 1
+    for run in ("real_laion400m", "syn_sd_cfg1.5_laion400m", "synreal_sd_cfg1.5_laion400m"):
+        assert f"results/paper/clip/checkpoints/{run}/n371000000/model.pt" in p.stdout, run
+    assert "results/paper/clip/checkpoints/syn_sd_cfg7.5_cc12m/n10000000/model.pt" in p.stdout
+    assert "config key 'clip.datasets.laion400m.shards'" in p.stderr
     assert stats["train_classifier"] == 4 * 11 + 4 * 8 + 5 + 46
     for key in ("models.imagen.path", "models.imagen.sr_path", "models.muse.path"):
         assert f"config key '{key}'" in p.stderr
@@ -395,6 +404,8 @@ def test_paper_grid_dry_run(tmp_path):
                 "probes.sun397.train_shards"):
         assert f"config key '{key}'" in p.stderr
     print(f"paper grid dry run: {sum(stats.values())} jobs in {elapsed:.1f}s")
+    # the SLURM requests of a CLIP training job: 4 nodes x 8 GPUs (Table A3's batches)
+    assert re.search(r"rule train_clip:.*?resources: [^\n]*nodes=4[^\n]*gres=gpu:8", p.stdout, re.S)
 
 
 def test_missing_paths_stop_dry_run_and_run_alike(tmp_path):

@@ -61,7 +61,7 @@ def embedded_data(cfg: dict, train_shards: Sequence[str], incap_table: str, shar
         n = write_shard(tar, (Sample(data.keys[j], data.images[j], int(data.labels[j]), by_key[data.keys[j]])
                               for j in range(lo, hi)))
         files[Path(tar).name] = record(tar, n)
-    info = {"dataset": "digits", "captions": len(data), "files": files,
+    info = {"dataset": Path(out_manifest).parent.name, "captions": len(data), "files": files,
             "examples": [by_key[k] for k in data.keys[:5]],
             "provenance": provenance(cfg, wall_time_s=time.time() - t0)}
     write_json(out_manifest, info)

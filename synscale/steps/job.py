@@ -48,7 +48,7 @@ def _is_list(name: str, lists: Iterable[str]) -> bool:
 
 def from_snakemake(smk, lists: Iterable[str] = ()) -> Job:
     """``lists``: input names kept as lists (``prefix*`` matches every name with that prefix)."""
-    lists = tuple(lists)
+    lists = (lists,) if isinstance(lists, str) else tuple(lists)  # ("evals") is a string, not a tuple
     inputs = {k: unwrap(k, v, _is_list(k, lists)) for k, v in _named(smk.input).items()}
     outputs = {k: str(v) for k, v in _named(smk.output).items()}
     if not outputs and len(smk.output) == 1:

@@ -5,19 +5,21 @@
 if CLIP:
 
     # the embedded caption dataset: the real train digits with their incap captions
+    _EMB = [name for name, ds in CLIP["datasets"].items() if ds.get("embedded")] or ["digits"]
+
     rule clip_data_embedded:
         input:
             train=lambda w: real_train_shards(),
             manifests=lambda w: manifests_of(real_train_shards()),
             incap=f"{RES}/prompts/incap.parquet",
         output:
-            tars=list(clip_sources("digits")) if "digits" in CLIP["datasets"] else [],
-            info=f"{RES}/clip/data/digits/data.json",
+            tars=list(clip_sources(_EMB[0])) if _EMB[0] in CLIP["datasets"] else [],
+            info=f"{RES}/clip/data/{_EMB[0]}/data.json",
         params:
             config=job_config(CLIP_STEP.DATA_KEYS),
-            shard_size=CLIP["datasets"].get("digits", {}).get("shard_size"),
+            shard_size=CLIP["datasets"].get(_EMB[0], {}).get("shard_size"),
         log:
-            "logs/clip/data_digits.log",
+            f"logs/clip/data_{_EMB[0]}.log",
         script:
             "../scripts/clip_data.py"
 

@@ -365,8 +365,16 @@ def fit_evals(wildcards):
 # Requests per job on a cluster (ignored by local runs). Runtimes grow with the work a job does
 # (shard size, training iterations) and with the attempt number, so a retry asks for more time.
 def runtime_generate(wildcards, attempt):
-    n = CFG["generation"]["testset_per_class"] * 1000 if "shard" not in wildcards.keys() else GEN_SHARD
-    return int(10 + RESOURCES["generate_minutes_per_1k_images"] * n / 1000) * attempt
+    """Minutes for a shard, a test set or a caption block's twins, spread over generation.gpus."""
+    if "shard" not in wildcards.keys():
+        n = CFG["generation"]["testset_per_class"] * 1000
+    elif CLIP and data_run(wildcards).prompt in CLIP["datasets"]:
+        ds = CLIP["datasets"][data_run(wildcards).prompt]
+        n = ds["shard_size"] * ds["shards_per_block"]
+    else:
+        n = GEN_SHARD
+    per_gpu = n / CFG["generation"]["gpus"]
+    return int(10 + RESOURCES["generate_minutes_per_1k_images"] * per_gpu / 1000) * attempt
 
 
 def run_classifier(wildcards):
@@ -553,8 +561,8 @@ def clip_sweep_evals():
 def runtime_clip(wildcards, attempt):
     from synscale.clip import pick_recipe
 
-    steps = pick_recipe(CLIP["train"], int(wildcards.scale)).steps
-    return int(10 + CLIP["train"]["minutes_per_1k_steps"] * steps / 1000) * attempt
+    r = pick_recipe(CLIP["train"], int(wildcards.scale))
+    return int(10 + CLIP["train"]["minutes_per_1m_samples"] * r.steps * r.batch_size / 1e6) * attempt
 
 
 def clip_resources(key):

@@ -1,4 +1,4 @@
-"""The CLIP study: synscale.steps.clip.main_block."""
+"""The captions of one block of a caption dataset, in order (rule clip_captions)."""
 from synscale.steps import clip
 from synscale.steps.job import run
 

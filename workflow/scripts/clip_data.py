@@ -1,4 +1,4 @@
-"""The CLIP study: synscale.steps.clip.main_data."""
+"""The embedded caption dataset: the train digits with their incap captions (rule clip_data_embedded)."""
 from synscale.steps import clip
 from synscale.steps.job import run
 

@@ -1,5 +1,5 @@
-"""The CLIP study: synscale.steps.clip.main_summary."""
+"""The CLIP arms side by side: Table 1 / A12, Fig. 9 and A14 (rule clip_summary)."""
 from synscale.steps import clip
 from synscale.steps.job import run
 
-run(snakemake, clip.main_summary, lists=("fits"))
+run(snakemake, clip.main_summary, lists=("fits",))

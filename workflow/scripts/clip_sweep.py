@@ -1,5 +1,5 @@
-"""The CLIP study: synscale.steps.clip.main_sweep."""
+"""The CLIP CFG sweep, Table A11 (rule clip_cfg_sweep)."""
 from synscale.steps import clip
 from synscale.steps.job import run
 
-run(snakemake, clip.main_sweep, lists=("evals"))
+run(snakemake, clip.main_sweep, lists=("evals",))

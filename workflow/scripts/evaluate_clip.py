@@ -1,4 +1,4 @@
-"""The CLIP study: synscale.steps.clip.main_evaluate."""
+"""Zero-shot evaluation of one CLIP checkpoint (rule evaluate_clip)."""
 from synscale.steps import clip
 from synscale.steps.job import run
 

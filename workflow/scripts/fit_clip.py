@@ -1,5 +1,5 @@
-"""The CLIP study: synscale.steps.clip.main_fit."""
+"""The power law of one CLIP arm's zero-shot loss against captions (rule fit_clip)."""
 from synscale.steps import clip
 from synscale.steps.job import run
 
-run(snakemake, clip.main_fit, lists=("evals"))
+run(snakemake, clip.main_fit, lists=("evals",))

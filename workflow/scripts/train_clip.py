@@ -1,4 +1,4 @@
-"""The CLIP study: synscale.steps.clip.main_train."""
+"""CLIP on one arm at one caption scale, on clip.train.nodes x gpus processes (rule train_clip)."""
 from synscale.steps import clip
 from synscale.steps.job import run
 
