@@ -43,6 +43,21 @@ def load_prompt_table(path: str | Path, n_classes: int):
     return df
 
 
+def is_block_table(path: str | Path) -> bool:
+    """Whether a generation job's prompt input is a caption dataset's block table (its twins are
+    one image per caption) rather than a prompt set's table."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(path).names)
+    except Exception as e:
+        raise ValueError(f"{path}: unreadable parquet table ({e}); rebuild it with "
+                         f"snakemake --forcerun {path}") from None
+    from .clip import BLOCK_COLUMNS
+
+    return set(BLOCK_COLUMNS) <= names
+
+
 def twin_prompts(block_table: str | Path):
     """(labels, prompts, keys) of a caption block: one image per caption, in order, under its key
     (labels -1 where the dataset has no classes)."""
@@ -191,4 +206,4 @@ def main(job) -> dict:
     shard = job.params["shard"]
     return generate(job.config, job.params["run"], shard if shard == "test" else int(shard), job.input["model"],
                     job.input["prompts"], job.input["classes"], job.output["tar"], job.output["manifest"],
-                    twins=bool(job.params.get("twins")), gpus=int(job.resources.get("gpu") or 1))
+                    twins=is_block_table(job.input["prompts"]), gpus=int(job.resources.get("gpu") or 1))

@@ -14,7 +14,6 @@ rule generate_shard:
         config=lambda w: job_config(GENERATE_STEP.keys(data_run(w).model, testset=False, twins=is_twins(data_run(w)))),
         run="{run}",
         shard="{shard}",
-        twins=lambda w: is_twins(data_run(w)),
     priority: 50
     threads: THREADS
     resources:
