@@ -144,19 +144,20 @@ def pick_recipe(train: dict, scale: int, captions: int | None = None) -> Recipe:
 # --------------------------------------------------------------------------- data
 
 
-def synreal_choice(seed: int, epoch: int, block: int, n: int) -> np.ndarray:
-    """For the ``n`` captions of ``block`` in ``epoch``: True where syn+real takes the synthetic
-    image, False where it takes the real one (fair coin flips from a stream seeded by
-    (seed, epoch, block))."""
-    rng = np.random.default_rng(seed_for(seed, "syn+real", epoch, block))
+def synreal_choice(seed: int, epoch: int, block: int, n: int, part: int = 0) -> np.ndarray:
+    """For the ``n`` captions of part ``part`` (a source shard) of ``block`` in ``epoch``: True
+    where syn+real takes the synthetic image, False where it takes the real one (fair coin flips
+    from a stream seeded by (seed, epoch, block, part))."""
+    rng = np.random.default_rng(seed_for(seed, "syn+real", epoch, block, part))
     return rng.random(n) < 0.5
 
 
-def iter_text_samples(paths: Sequence[str | Path]) -> Iterator[tuple[str, bytes, str]]:
+def iter_text_samples(paths: Sequence[str | Path], start: int = 0) -> Iterator[tuple[str, bytes, str]]:
     """(key, image bytes, caption) of image-text shards in order (open_clip's --train-data layout:
-    an image member and a ``txt`` member per sample; a ``cls`` member is not needed)."""
-    for path in paths:
-        for key, d in iter_samples(path):
+    an image member and a ``txt`` member per sample; a ``cls`` member is not needed); the first
+    shard from byte offset ``start`` on."""
+    for i, path in enumerate(paths):
+        for key, d in iter_samples(path, start=start if i == 0 else 0):
             img = d.get("jpg") or d.get("png") or d.get("jpeg") or d.get("webp")
             txt = d.get("txt")
             if img is None or txt is None:
@@ -167,26 +168,34 @@ def iter_text_samples(paths: Sequence[str | Path]) -> Iterator[tuple[str, bytes,
 
 @dataclass(frozen=True)
 class BlockPart:
-    """The first ``take`` of the ``count`` captions of block ``block``: its source shards (``real``)
-    and its twin shard (``syn``), as the arm needs them."""
+    """The first ``take`` of the ``count`` captions of part ``part`` (a source shard) of block
+    ``block``: the source shard (``real``) and the block's twin shard (``syn``, the part's twins
+    from byte ``syn_offset`` on), as the arm needs them. A training process reads whole parts, so
+    a block of many source shards spreads over many processes, each reading its own."""
     block: int
     count: int
     real: tuple[str, ...] = ()
     syn: str | None = None
     take: int | None = None
+    part: int = 0
+    syn_offset: int = 0
 
 
-def block_parts(counts: Sequence[int], scale: int, real: Sequence[Sequence[str]] | None,
-                syn: Sequence[str] | None) -> list[BlockPart]:
-    """The blocks holding the first ``scale`` captions (``counts``: captions per block, in order);
-    fewer if the blocks hold fewer (the caller reports it)."""
+def block_parts(blocks: Sequence[Sequence[tuple[str, int]]], scale: int, real: bool,
+                syn: Sequence[str] | None = None, syn_offsets: Sequence[Sequence[int]] | None = None
+                ) -> list[BlockPart]:
+    """The parts holding the first ``scale`` captions: ``blocks`` lists, per block in order, its
+    source shards with their caption counts; ``syn`` the blocks' twin shards and ``syn_offsets``
+    where each source shard's twins start in them. Fewer captions if the blocks hold fewer (the
+    caller reports it)."""
     out, left = [], scale
-    for b, c in enumerate(counts):
-        if left <= 0:
-            break
-        out.append(BlockPart(b, int(c), tuple(real[b]) if real else (), syn[b] if syn else None,
-                             min(int(c), left)))
-        left -= c
+    for b, sources in enumerate(blocks):
+        for j, (src, c) in enumerate(sources):
+            if left <= 0:
+                return out
+            out.append(BlockPart(b, int(c), (str(src),) if real else (), syn[b] if syn else None, min(int(c), left),
+                                 j, int(syn_offsets[b][j]) if syn else 0))
+            left -= c
     return out
 
 
@@ -197,8 +206,8 @@ def pair_items(part: BlockPart, arm: str, seed: int, epoch: int) -> Iterator[tup
         raise ValueError(f"arm {arm!r}: one of {ARMS}")
     take = part.count if part.take is None else part.take
     real = iter_text_samples(part.real) if arm != "syn" else None
-    syn = iter_text_samples([part.syn]) if arm != "real" else None
-    pick = synreal_choice(seed, epoch, part.block, part.count) if arm == "syn+real" else None
+    syn = iter_text_samples([part.syn], start=part.syn_offset) if arm != "real" else None
+    pick = synreal_choice(seed, epoch, part.block, part.count, part.part) if arm == "syn+real" else None
     for i in range(take):
         try:
             r = next(real) if real is not None else None

@@ -71,7 +71,7 @@ def generate_set(pipe, out_tar: str | Path, run: str, shard: int | str, labels: 
                  prompts: Sequence[str], guidance: float, steps: int, batch_size: int, seed: int,
                  size: int, channels: int, key_offset: int = 0,
                  progress: Callable[[int, int], None] | None = None, keys: Sequence[str] | None = None,
-                 images: np.ndarray | None = None) -> dict:
+                 images: np.ndarray | None = None, offsets: list[int] | None = None) -> dict:
     """``keys``: the samples' keys (a caption dataset's twins keep their captions' keys); by default
     ``{run}-{key_offset + i}``. ``images``: already sampled (by a multi-GPU job's processes)."""
     t0 = time.time()
@@ -81,7 +81,7 @@ def generate_set(pipe, out_tar: str | Path, run: str, shard: int | str, labels: 
     if keys is None:
         keys = [f"{run.replace('.', 'p')}-{key_offset + i:09d}" for i in range(len(labels))]
     samples = (Sample(keys[i], images[i], int(labels[i]), prompts[i]) for i in range(len(labels)))
-    n = write_shard(out_tar, samples)
+    n = write_shard(out_tar, samples, offsets=offsets)
     return {"count": n, "seed": seed_for(seed, run, shard, "batch", 0), "global_seed": seed,
             "prompts_used": dict(sorted(Counter(prompts).items())), "distinct_prompts": len(set(prompts)),
             "guidance_scale": guidance, "steps": steps, "batch_size": batch_size,

@@ -55,9 +55,10 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_shard(path: str | Path, samples: Iterable[Sample]) -> int:
+def write_shard(path: str | Path, samples: Iterable[Sample], offsets: list[int] | None = None) -> int:
     """Write samples atomically to ``path`` with webdataset's TarWriter (fixed mtime, owner and
-    mode, so the bytes depend only on the samples); returns the number written."""
+    mode, so the bytes depend only on the samples); returns the number written. ``offsets``: a
+    list that receives each sample's byte offset (where ``iter_samples(path, start=...)`` reads it)."""
     from webdataset import TarWriter
 
     n = 0
@@ -66,6 +67,8 @@ def write_shard(path: str | Path, samples: Iterable[Sample]) -> int:
             for s in samples:
                 if "." in s.key or "/" in s.key:
                     raise ValueError(f"sample key {s.key!r} must not contain '.' or '/'")
+                if offsets is not None:  # the archive's position (its stream buffers what fh has not seen)
+                    offsets.append(tar.tarstream.offset)
                 tar.write({"__key__": s.key, "png": encode_png(s.image), "cls": str(int(s.label)).encode(),
                            "txt": s.text.encode("utf-8")})
                 n += 1
@@ -112,8 +115,9 @@ def _pax_path(data: bytes) -> str | None:
     return None
 
 
-def iter_members(path: str | Path, chunk: int = 1 << 22) -> Iterator[tuple[str, bytes]]:
-    """Yield (member name, bytes) of every regular file in a tar, in order.
+def iter_members(path: str | Path, chunk: int = 1 << 22, start: int = 0) -> Iterator[tuple[str, bytes]]:
+    """Yield (member name, bytes) of every regular file in a tar, in order, from byte offset
+    ``start`` on (a member's header, e.g. one recorded by ``write_shard``'s ``offsets``).
 
     A lean streaming ustar/pax/GNU reader (our own, rather than ``tarfile``): small members are
     parsed out of chunks of ``chunk`` bytes, so the per-member overhead stays far below the cost of
@@ -125,7 +129,8 @@ def iter_members(path: str | Path, chunk: int = 1 << 22) -> Iterator[tuple[str, 
         raise FileNotFoundError(f"{path}: shard not found; build it with snakemake")
     long_name: str | None = None
     with open(path, "rb", buffering=0) as fh:
-        buf, pos, base = fh.read(chunk), 0, 0  # buf holds the file's bytes from offset base on
+        fh.seek(start)
+        buf, pos, base = fh.read(chunk), 0, start  # buf holds the file's bytes from offset base on
         while True:
             if len(buf) - pos < 512:
                 base += pos
@@ -176,11 +181,12 @@ def iter_members(path: str | Path, chunk: int = 1 << 22) -> Iterator[tuple[str, 
             # directories, links, global pax headers ('g'): skipped
 
 
-def iter_samples(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Group consecutive members by key (the file name up to its first dot), as webdataset does."""
+def iter_samples(path: str | Path, start: int = 0) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Group consecutive members by key (the file name up to its first dot), as webdataset does;
+    from byte offset ``start`` on."""
     path = Path(path)
     key, parts = None, {}
-    for name, data in iter_members(path):
+    for name, data in iter_members(path, start=start):
         slash = name.rfind("/")
         dot = name.find(".", slash + 1)
         if dot <= slash + 1:

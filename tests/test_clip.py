@@ -106,10 +106,33 @@ def test_a_twin_shard_out_of_step_with_its_block_is_refused(tmp_path):
 
 
 def test_block_parts_take_the_first_captions():
-    parts = K.block_parts([100, 90, 100], 150, [["a"], ["b"], ["c"]], ["ta", "tb", "tc"])
-    assert [(p.block, p.take, p.real, p.syn) for p in parts] == [(0, 100, ("a",), "ta"), (1, 50, ("b",), "tb")]
-    short = K.block_parts([100, 90], 300, None, ["ta", "tb"])
+    """Parts are source shards (each read by one process), the last one cut at the scale."""
+    blocks = [[("a0", 60), ("a1", 40)], [("b0", 90)], [("c0", 100)]]
+    parts = K.block_parts(blocks, 150, True, ["ta", "tb", "tc"], [[0, 3072], [0], [0]])
+    assert [(p.block, p.part, p.take, p.real, p.syn, p.syn_offset) for p in parts] == \
+        [(0, 0, 60, ("a0",), "ta", 0), (0, 1, 40, ("a1",), "ta", 3072), (1, 0, 50, ("b0",), "tb", 0)]
+    short = K.block_parts(blocks[:2], 300, False, ["ta", "tb"], [[0, 10], [0]])
     assert sum(p.take for p in short) == 190 and short[0].real == ()
+    assert [p.syn for p in K.block_parts(blocks, 300, True)] == [None] * 4
+
+
+def test_a_source_shards_twins_are_read_from_their_offset(tmp_path):
+    """A block of two source shards: its twin shard records where the second shard's twins start,
+    and a part reads from there, paired with its source shard."""
+    from synscale.shards import Sample, write_shard
+
+    keys = [f"{i:09d}" for i in range(10)]
+    caps = [f"caption {i}" for i in range(10)]
+    src = [tmp_path / "s0.tar", tmp_path / "s1.tar"]
+    for path, sl in zip(src, (slice(0, 6), slice(6, 10))):
+        write_shard(path, (Sample(k, np.zeros((4, 4, 3), np.uint8), -1, c) for k, c in zip(keys[sl], caps[sl])))
+    offs = []
+    twin = tmp_path / "twin.tar"
+    write_shard(twin, (Sample(k, np.full((4, 4, 3), 255, np.uint8), -1, c) for k, c in zip(keys, caps)), offsets=offs)
+    parts = K.block_parts([[(str(src[0]), 6), (str(src[1]), 4)]], 10, True, [str(twin)], [[offs[0], offs[6]]])
+    got = [k for p in parts for k, _, _ in K.pair_items(p, "syn+real", 0, 0)]
+    assert got == keys
+    assert [k for k, _, _ in K.pair_items(parts[1], "syn", 0, 0)] == keys[6:]
 
 
 def test_table_a3_recipes_by_scale(root):

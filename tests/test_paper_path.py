@@ -298,6 +298,9 @@ def test_clip_study_on_a_laion_shaped_caption_set(built):
     assert [t[0] for t in twin] == caps["key"].tolist() and [t[3] for t in twin] == caps["caption"].tolist()
     man = json.loads((res / "shards" / "sd_cfg1.5_laion" / "shard-00001.json").read_text())
     assert man["processes"] == 2 and man["count"] == 80
+    # where each of the block's two source shards' twins start: each training process reads its own
+    assert [(p["first"], p["count"]) for p in man["source_parts"]] == [(0, 40), (40, 40)]
+    assert man["source_parts"][0]["offset"] == 0 < man["source_parts"][1]["offset"]
     for arm, run in (("real", "real_laion"), ("syn", "syn_sd_cfg1.5_laion"), ("syn+real", "synreal_sd_cfg1.5_laion")):
         fit = json.loads((clip / "scaling" / f"{arm}.json").read_text())
         assert fit["run"] == run and [p["captions"] for p in fit["points"]] == [80, 160, 240]

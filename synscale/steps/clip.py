@@ -144,16 +144,28 @@ def train(cfg: dict, run: dict, scale: int, blocks: Sequence[str], twins: Sequen
 
 
 def train_parts(run: dict, scale: int, blocks: Sequence[str], twins: Sequence[str]):
-    """(parts, captions) of an arm at a scale: the blocks' sources and twins."""
+    """(parts, captions) of an arm at a scale: per source shard of the blocks, the shard and where
+    its twins start in the block's twin shard (its manifest's ``source_parts``)."""
     from ..clip import block_parts
 
-    tables = [read_block(p) for p in blocks]
-    counts = [len(t) for t in tables]
-    real = [list(dict.fromkeys(t["shard"])) for t in tables] if run["arm"] != "syn" else None
+    sources = []
+    for p in blocks:
+        t = read_block(p)
+        sources.append(list(t.groupby("shard", sort=False).size().items()))
     syn = list(twins) if run["arm"] != "real" else None
-    if syn is not None and len(syn) != len(tables):
-        raise ValueError(f"{run['name']}: {len(syn)} twin shards for {len(tables)} caption blocks")
-    parts = block_parts(counts, scale, real, syn)
+    offsets = None
+    if syn is not None:
+        if len(syn) != len(sources):
+            raise ValueError(f"{run['name']}: {len(syn)} twin shards for {len(sources)} caption blocks")
+        offsets = []
+        for b, t in enumerate(syn):
+            man = read_json(Path(t).with_suffix(".json"))
+            got = [(s["source"], s["count"]) for s in man.get("source_parts", [])]
+            if got != [(str(s), int(c)) for s, c in sources[b]]:
+                raise ValueError(f"{t}: its twins do not follow the captions of {blocks[b]} shard by shard; rebuild it "
+                                 f"with snakemake --forcerun {t}")
+            offsets.append([s["offset"] for s in man["source_parts"]])
+    parts = block_parts(sources, scale, run["arm"] != "syn", syn, offsets)
     return parts, sum(p.take for p in parts)
 
 

@@ -58,6 +58,21 @@ def is_block_table(path: str | Path) -> bool:
     return set(BLOCK_COLUMNS) <= names
 
 
+def source_parts(block_table: str | Path, offsets: Sequence[int]) -> list[dict]:
+    """Where each source shard's twins start in a twin shard: per source shard of the block, in
+    order, its first sample, its sample count and the byte offset of that sample (so a training
+    process reads one source shard's twins without reading the shard from its start)."""
+    from .clip import read_block
+
+    block = read_block(str(block_table))
+    out = []
+    for i, src in enumerate(block["shard"].tolist()):
+        if not out or out[-1]["source"] != src:
+            out.append({"source": src, "first": i, "count": 0, "offset": int(offsets[i])})
+        out[-1]["count"] += 1
+    return out
+
+
 def twin_prompts(block_table: str | Path):
     """(labels, prompts, keys) of a caption block: one image per caption, in order, under its key
     (labels -1 where the dataset has no classes)."""
@@ -184,10 +199,14 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
         pipe, device, dtype = _pipeline(cfg, run, pipe_dirs)
         dev = describe(device, dtype)
     prog = Progress(f"{run} shard {shard}", len(labels))
+    offsets: list[int] = []
     info = generate_set(pipe, out_tar, run, shard, labels, prompts, guidance, m["steps"], m["batch_size"],
                         cfg["seed"], cfg["data"]["image_size"], cfg["data"]["channels"],
-                        key_offset=offset, progress=lambda done, tot: prog(done), keys=keys, images=images)
+                        key_offset=offset, progress=lambda done, tot: prog(done), keys=keys, images=images,
+                        offsets=offsets)
     info.pop("seconds")
+    if twins:
+        info["source_parts"] = source_parts(prompt_table, offsets)
     man = write_manifest(out_tar, out_manifest, run=run, shard_index=shard, model_dir=pipe_dirs[0],
                          model_dirs=pipe_dirs, family=m["family"], prompt_set=prompt_set, **info, **dev,
                          provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=time.time() - t0))
