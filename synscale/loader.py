@@ -6,7 +6,9 @@ Who reads what. A job's ``world`` ranks each run ``W`` loader workers: ``S = wor
 slot ``rank * W + worker``. When there are at least ``S`` shards, each slot reads its own shards
 (every epoch the shard order is reshuffled from the seed and shard ``p`` of it goes to slot
 ``p % S``); with fewer shards (small D), every slot reads all of them and keeps every ``S``-th
-sample. Real-data and synthetic shards go through this same reader.
+sample, unless the shards' manifests index where their samples start (generated shards): then
+``split_parts`` first cuts them into pieces at those points, so each slot reads only its own.
+Real-data and synthetic shards go through this same reader.
 
 Training streams never end: each slot loops over epochs, shuffles its samples through a seeded
 buffer of ``shuffle_buffer`` samples and yields full micro-batches; the training loop takes as many
@@ -35,9 +37,11 @@ from .shards import decode_pil, iter_shard
 
 @dataclass(frozen=True)
 class ShardPart:
-    """The first ``take`` samples of a shard (None: all of them)."""
+    """The first ``take`` samples of a shard (None: all of them), from byte ``offset`` on (a
+    sample's first member, recorded in its shard's manifest: a part of a shard)."""
     path: str
     take: int | None = None
+    offset: int = 0
 
 
 def prefix_parts(shards: Sequence[str | Path], limit: int, shard_size: int) -> list[ShardPart]:
@@ -56,6 +60,43 @@ def seed_augmentation(aug_base: int, first: int) -> None:
     random.seed(s)  # RandomResizedCrop, RandAugment's magnitudes
     np.random.seed(s)  # RandAugment's choice of ops
     torch.manual_seed(s)  # flips
+
+
+def split_parts(parts: Sequence[ShardPart], slots: int, index: Callable[[str], dict | None]) -> list[ShardPart]:
+    """With fewer parts than ``slots`` (small D, large shards), cut each part at its shard's index
+    points (``index(path)``: a manifest's ``{"every": k, "offsets": [byte offset of sample 0, k,
+    2k, ...]}``, or None) into about ``slots / len(parts)`` pieces, so each slot reads its own
+    pieces instead of every slot reading every shard. Parts without an index stay whole."""
+    if len(parts) >= slots:
+        return list(parts)
+    want = math.ceil(slots / len(parts))
+    out = []
+    for p in parts:
+        idx = index(p.path)
+        if not idx or p.offset:
+            out.append(p)
+            continue
+        every, offsets = int(idx["every"]), idx["offsets"]
+        n = p.take if p.take is not None else int(idx["count"])
+        step = max(1, math.ceil(math.ceil(n / want) / every)) * every  # samples per piece, at index points
+        for lo in range(0, n, step):
+            out.append(ShardPart(p.path, min(step, n - lo), int(offsets[lo // every])))
+    return out
+
+
+def manifest_index(path: str) -> dict | None:
+    """The sample index a generated shard's manifest records (None for a user's external shard)."""
+    import json
+
+    m = Path(path).with_suffix(".json")
+    if not m.is_file():
+        return None
+    try:
+        man = json.loads(m.read_text())
+    except ValueError:
+        return None
+    idx = man.get("index")
+    return {**idx, "count": man.get("count")} if isinstance(idx, dict) and man.get("count") else None
 
 
 def _slot() -> tuple[int, int]:
@@ -81,7 +122,7 @@ class ShardStream(IterableDataset):
     # -- raw samples (undecoded)
     def _read(self, part: ShardPart) -> Iterator[tuple[str, bytes, int]]:
         n = 0
-        for key, img, label, _ in iter_shard(part.path):
+        for key, img, label, _ in iter_shard(part.path, start=part.offset):
             if part.take is not None and n >= part.take:
                 return
             yield key, img, label

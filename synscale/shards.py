@@ -215,9 +215,10 @@ def unpack_sample(path: str | Path, key: str, d: dict[str, bytes]) -> tuple[byte
     return img, label, txt.decode("utf-8") if txt else ""
 
 
-def iter_shard(path: str | Path) -> Iterator[tuple[str, bytes, int, str]]:
-    """Yield (key, image bytes, label, text) per sample, validating the layout."""
-    for key, d in iter_samples(path):
+def iter_shard(path: str | Path, start: int = 0) -> Iterator[tuple[str, bytes, int, str]]:
+    """Yield (key, image bytes, label, text) per sample, validating the layout; from byte offset
+    ``start`` on."""
+    for key, d in iter_samples(path, start=start):
         yield key, *unpack_sample(path, key, d)
 
 

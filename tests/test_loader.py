@@ -85,3 +85,24 @@ def test_short_shard_is_named(tmp_path, shards):
     loader = make_loader([ShardPart(shards[0], 30)], 5, None, 1)
     with pytest.raises(ValueError, match=r"0\.tar: holds 25 samples, fewer than the 30.*shard_size"):
         list(loader)
+
+
+def test_few_indexed_shards_are_split_so_each_slot_reads_its_own(tmp_path):
+    """One shard of 50 samples whose manifest indexes every 10th sample, 45 of them used, 4 slots:
+    pieces of 20 at index points, each read from its byte offset; every sample once over the slots."""
+    from synscale.loader import split_parts
+
+    offs = []
+    path = str(tmp_path / "one.tar")
+    write_shard(path, (Sample(f"k{i:03d}", np.full((4, 4, 1), i, np.uint8), i % 5) for i in range(50)), offsets=offs)
+    index = {"every": 10, "offsets": offs[::10], "count": 50}
+    parts = split_parts([ShardPart(path, 45)], 4, lambda p: index)
+    assert parts == [ShardPart(path, 20, offs[0]), ShardPart(path, 20, offs[20]), ShardPart(path, 5, offs[40])]
+    got = []
+    for rank in range(3):
+        ds = ShardStream(parts, 7, None, 1, rank=rank, world=3)
+        got += [i for batch in ids(ds) for i in batch]
+    assert sorted(got) == list(range(45))
+    # enough parts, or no index (a user's external shard): unchanged
+    assert split_parts([ShardPart(path, 45)], 1, lambda p: index) == [ShardPart(path, 45)]
+    assert split_parts([ShardPart(path, 45)], 4, lambda p: None) == [ShardPart(path, 45)]

@@ -17,6 +17,7 @@ from .common import IMAGE_KEYS, load_classes
 log = logging.getLogger("synscale")
 
 
+INDEX_EVERY = 1000  # a generated shard's manifest records where every 1000th sample starts
 PER_MODEL = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level")
 
 
@@ -205,6 +206,7 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
                         key_offset=offset, progress=lambda done, tot: prog(done), keys=keys, images=images,
                         offsets=offsets)
     info.pop("seconds")
+    info["index"] = {"every": INDEX_EVERY, "offsets": offsets[::INDEX_EVERY]}  # where sample 0, k, 2k, ... start
     if twins:
         info["source_parts"] = source_parts(prompt_table, offsets)
     man = write_manifest(out_tar, out_manifest, run=run, shard_index=shard, model_dir=pipe_dirs[0],

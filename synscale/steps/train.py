@@ -55,7 +55,7 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     from .. import recipe as R
     from ..classifier import build_model, load_resume, resume_identity, save_checkpoint, train_loop
     from ..device import describe, job_device, place, resolve_dtype
-    from ..loader import make_loader, prefix_parts, train_transform
+    from ..loader import make_loader, manifest_index, prefix_parts, split_parts, train_transform
 
     cfg, cc, run, scale = spec["config"], spec["classifier"], spec["run"], spec["scale"]
     set_threads(spec["threads"])
@@ -67,7 +67,8 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     amp = resolve_dtype(cc["amp"], device)
     n_classes = len(load_classes(spec["classes"])["names"])
     shard_size = cfg["data"]["shard_size"] if run.split("-")[0] == C.REAL else cfg["generation"]["shard_size"]
-    parts = prefix_parts(spec["shards"], scale, shard_size)
+    # few large shards (small D): each loader slot reads its own pieces of them, not all of them
+    parts = split_parts(prefix_parts(spec["shards"], scale, shard_size), world * max(1, cc["workers"]), manifest_index)
     seed = C.seed_for(cfg["seed"], "train", run, scale)
     model = build_model(cc["arch"], n_classes, cfg["data"]["channels"], R.model_kwargs(cc["arch"], cc), seed=seed)
     model = place(model, device)
