@@ -26,8 +26,7 @@ if CLIP:
     rule clip_captions:
         input:
             shards=lambda w: clip_block_sources(w.dataset, int(w.block)),
-            manifests=lambda w: manifests_of(clip_block_sources(w.dataset, int(w.block)))
-            if CLIP["datasets"][w.dataset].get("embedded") else [],
+            manifests=lambda w: manifests_of(clip_block_sources(w.dataset, int(w.block))),
         output:
             table=f"{RES}/clip/captions/{{dataset}}/block-{{block}}.parquet",
             info=f"{RES}/clip/captions/{{dataset}}/block-{{block}}.json",

@@ -194,8 +194,10 @@ def manifests_of(paths):
             out.add(p[: -len(".tar")] + ".json")
         elif p.startswith(f"{RES}/data/"):
             out.add(f"{RES}/data/data.json")
-        elif p.startswith(f"{RES}/checkpoints/"):
+        elif p.startswith((f"{RES}/checkpoints/", f"{RES}/clip/checkpoints/")):
             out.add(str(Path(p).with_name("train.json")))
+        elif p.startswith(f"{RES}/clip/data/"):
+            out.add(str(Path(p).with_name("data.json")))
         elif p == f"{RES}/reference/model.pt" and not CFG["reference_classifier"]["path"]:
             out.add(f"{RES}/reference/metrics.json")
     return sorted(out)
