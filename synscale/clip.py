@@ -22,13 +22,14 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from .clip_recipe import Recipe, pick_recipe, warmup_at  # noqa: F401  (torch-free, for the workflow's parse)
 from .config import seed_for
 from .loader import ShardStream, seed_augmentation
 from .shards import _corrupt, decode_pil, iter_samples
@@ -79,66 +80,6 @@ def transforms(model, train: bool):
     size = model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
     return open_clip.image_transform(size, is_train=train)
-
-
-# --------------------------------------------------------------------------- recipes
-
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    batch_size: int
-    lr: float
-    weight_decay: float
-    betas: tuple[float, float]
-    eps: float
-    warmup: int
-    epochs: int
-    steps: int
-    world: int
-    micro_batch: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def warmup_at(warmup, scale: int) -> int:
-    """A recipe's warm-up at ``scale``: an int, or ``[[from_scale, steps], ...]`` (the last entry
-    whose from_scale is at most the scale; the first below them all)."""
-    if isinstance(warmup, int):
-        return warmup
-    pairs = sorted((int(s), int(w)) for s, w in warmup)
-    out = pairs[0][1]
-    for s, w in pairs:
-        if s <= scale:
-            out = w
-    return out
-
-
-def pick_recipe(train: dict, scale: int, captions: int | None = None) -> Recipe:
-    """The recipe of ``clip.train`` at ``scale`` captions (``captions``: how many the data holds,
-    if fewer); steps = ceil(epochs x captions / batch)."""
-    recipes = sorted(train["recipes"], key=lambda r: r["from_scale"])
-    chosen = recipes[0]
-    for r in recipes:
-        if r["from_scale"] <= scale:
-            chosen = r
-    world = train["nodes"] * train["gpus"]
-    batch = int(chosen["batch_size"])
-    if batch % world:
-        raise ValueError(f"config key 'clip.train.recipes' ({chosen['name']}): batch {batch} does not split over "
-                         f"clip.train.nodes x gpus = {world} processes")
-    micro = batch // world
-    if micro > train["max_device_batch"]:
-        raise ValueError(f"config key 'clip.train.max_device_batch' = {train['max_device_batch']}: recipe "
-                         f"{chosen['name']} puts {micro} images on each of {world} processes (the contrastive batch "
-                         "is not split into accumulation steps); use more GPUs (clip.train.nodes / gpus) or raise it")
-    n = captions if captions is not None else scale
-    steps = max(1, math.ceil(train["epochs"] * n / batch))
-    return Recipe(chosen["name"], batch, float(chosen["lr"]), float(chosen["weight_decay"]),
-                  tuple(map(float, chosen["betas"])), float(chosen["eps"]),
-                  min(warmup_at(chosen["warmup"], scale), steps - 1) if steps > 1 else 0,
-                  int(train["epochs"]), steps, world, micro)
 
 
 # --------------------------------------------------------------------------- data

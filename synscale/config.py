@@ -680,7 +680,7 @@ def missing_paths(cfg: dict) -> dict[str, list[str]]:
     """config key -> the paths under it that do not exist."""
     out: dict[str, list[str]] = {}
     for key, path in external_paths(cfg):
-        if not Path(path).exists():
+        if not os.path.exists(path):
             out.setdefault(key, []).append(path)
     return out
 

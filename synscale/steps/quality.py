@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-
-import torch
+from typing import TYPE_CHECKING
 
 from .. import config as C
 from ..integrity import check
@@ -14,6 +13,9 @@ from ..io import atomic_path, write_json
 from ..provenance import provenance
 from .common import load_classes
 from .reference import MODEL_KEYS, load_reference, reference_loader
+
+if TYPE_CHECKING:  # torch is imported where it is used: the workflow imports this module to parse
+    import torch
 
 log = logging.getLogger("synscale")
 
@@ -25,6 +27,8 @@ KEYS = (*MODEL_KEYS, "seed", "quality")
 def fid_features(cfg: dict, model, device, amp, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(FID features, labels, reference logits or None): Inception-v3 pool features with local
     weights (``quality.fid.inception_weights``), else the reference classifier's pre-logit features."""
+    import torch
+
     from ..classifier import predict
     from ..perceptual import inception_extractor
 
@@ -52,6 +56,8 @@ def spaces(cfg: dict, lpips: bool = True) -> dict:
 
 def val_features(cfg: dict, val_shards, ref_ckpt, classes_json, out_pt, manifests=()) -> dict:
     """The real validation set's FID features, computed once for every run's quality."""
+    import torch
+
     check([*val_shards, ref_ckpt], manifests)
     t0 = time.time()
     n_classes = len(load_classes(classes_json)["names"])
@@ -67,6 +73,8 @@ def val_features(cfg: dict, val_shards, ref_ckpt, classes_json, out_pt, manifest
 
 def quality(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt, out_json, manifests=()) -> dict:
     """``manifests``: the test set's manifest and the reference classifier's (when trained here)."""
+    import torch
+
     from ..classifier import predict
     from ..device import describe
     from ..loader import eval_transform

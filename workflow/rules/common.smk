@@ -561,7 +561,7 @@ def clip_sweep_evals():
 
 
 def runtime_clip(wildcards, attempt):
-    from synscale.clip import pick_recipe
+    from synscale.clip_recipe import pick_recipe
 
     r = pick_recipe(CLIP["train"], int(wildcards.scale))
     return int(10 + CLIP["train"]["minutes_per_1m_samples"] * r.steps * r.batch_size / 1e6) * attempt
