@@ -3,10 +3,11 @@
     .venv/bin/python bench/dryrun.py
 
 Prints both wall times, the job counts and their ratio. Goal: the paper grid (about 2,700 jobs: the
-supervised grid and the CLIP study) dry-runs in at most 10 s on a 2-core machine. (Where SLURM's client tools are installed, snakemake's
-SLURM plugin asks `scontrol` at start-up, which waits ~9 s when no controller answers: measure with
-the cluster up, or on a machine without SLURM. The first run on a machine also builds the
-configured timm models once on the meta device; later runs reuse that check.)
+supervised grid and the CLIP study) dry-runs in at most 10 s on a 2-core machine. (Where SLURM's
+client tools are installed, snakemake's SLURM plugin asks `scontrol` at start-up, which waits ~9 s
+when no controller answers: measure with the cluster up, or on a machine without SLURM. The first
+run on a machine also builds the configured timm models once on the meta device; later runs reuse
+that check.)
 """
 import re
 import subprocess

@@ -209,3 +209,22 @@ def test_twins_have_the_same_bytes_on_one_or_two_processes(tmp_path, root):
     assert outs[0] == outs[1]
     got = list(iter_shard(tmp_path / "g2" / "shard-00000.tar"))
     assert [g[0] for g in got] == keys and [g[3] for g in got] == caps and {g[2] for g in got} == {-1}
+
+
+@pytest.mark.slow
+def test_more_sampling_processes_than_batches(tmp_path, root):
+    """A shard of one batch on two processes: the second samples nothing, the shard is whole."""
+    import pandas as pd
+    from assets import save_tiny_sd
+
+    from synscale.steps.generate import generate
+
+    cfg = C.validate(C.load_yaml(root / "tests" / "configs" / "paperlike.yaml"))
+    cfg["models"]["sd"]["batch_size"] = 8
+    sd = save_tiny_sd(tmp_path / "sd", image_size=32)
+    block = tmp_path / "block-00000.parquet"
+    pd.DataFrame({"key": ["a", "b", "c"], "caption": ["one", "two", "three"], "class_index": [-1] * 3,
+                  "shard": ["x.tar"] * 3}).to_parquet(block)
+    m = generate(cfg, "sd_cfg1.5_laion", 0, sd, block, tmp_path / "unused.json", tmp_path / "s.tar",
+                 tmp_path / "s.json", twins=True, gpus=2)
+    assert m["count"] == 3 and m["processes"] == 2

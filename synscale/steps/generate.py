@@ -135,8 +135,11 @@ def sample_part(rank: int, world: int, spec: dict) -> None:
     mine = [b for b in range(n_batches) if b % world == rank]
     pipe, device, dtype = _pipeline(cfg, run, spec["pipe_dirs"])
     log.info("%s shard %s: process %d of %d samples %d of %d batches", run, shard, rank, world, len(mine), n_batches)
-    images = sample_images(pipe, prompts, guidance, m["steps"], m["batch_size"], (cfg["seed"], run, shard),
-                           cfg["data"]["image_size"], cfg["data"]["channels"], batches=mine)
+    size, ch = cfg["data"]["image_size"], cfg["data"]["channels"]
+    images = np.zeros((0, size, size, ch), np.uint8)  # a process beyond the shard's batch count samples nothing
+    if mine:
+        images = sample_images(pipe, prompts, guidance, m["steps"], m["batch_size"], (cfg["seed"], run, shard),
+                               size, ch, batches=mine)
     with atomic_path(part_path(spec["out_tar"], rank)) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, images=images, batches=np.asarray(mine, dtype=np.int64),
