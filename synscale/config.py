@@ -442,10 +442,6 @@ def _clip_errors(cfg: dict) -> list[str]:
         if bad:
             errs.append(f"config key '{key}.guidance': {', '.join(f'{g:g}' for g in bad)} outside the range "
                         f"[{lo:g}, {hi:g}] of model {sec['model']!r} (models.{sec['model']}.guidance_range)")
-    scales = clip["study"]["scales"]
-    if 1 < len(scales) < cfg["fit"]["min_points"]:
-        errs.append(f"config key 'clip.study.scales': {len(scales)} scales, fewer than fit.min_points = "
-                    f"{cfg['fit']['min_points']}")
     mc = clip["model"]["config"]
     if mc is not None and not all(k in mc for k in ("embed_dim", "vision_cfg", "text_cfg")):
         errs.append("config key 'clip.model.config': an open_clip model config needs embed_dim, vision_cfg "
@@ -482,6 +478,10 @@ def _fit_errors(cfg: dict) -> list[str]:
             errs.append(f"config key '{where}': run {i} ({r['model']}) has {len(inside)} of its scales "
                         f"{r['scales']} inside the fit range {list(fr) if fr else 'all'}, but fit.min_points is "
                         f"{need}; widen the range, add scales or lower fit.min_points")
+    clip = cfg.get("clip")
+    if clip and 1 < len(clip["study"]["scales"]) < need:
+        errs.append(f"config key 'clip.study.scales': {len(clip['study']['scales'])} scales, fewer than "
+                    f"fit.min_points = {need}")
     return errs
 
 
