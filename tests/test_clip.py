@@ -228,3 +228,16 @@ def test_more_sampling_processes_than_batches(tmp_path, root):
     m = generate(cfg, "sd_cfg1.5_laion", 0, sd, block, tmp_path / "unused.json", tmp_path / "s.tar",
                  tmp_path / "s.json", twins=True, gpus=2)
     assert m["count"] == 3 and m["processes"] == 2
+
+
+def test_a_slurm_runtime_edit_retrains_nothing(root):
+    """The training jobs' config slice holds what shapes a CLIP run, not its SLURM runtime request."""
+    from synscale.steps.clip import TRAIN_KEYS
+
+    cfg = C.validate(C.load_yaml(root / "config" / "paper.yaml"))
+    before = C.pick(cfg, "results", *TRAIN_KEYS)
+    cfg["clip"]["train"]["minutes_per_1m_samples"] *= 2
+    assert C.pick(cfg, "results", *TRAIN_KEYS) == before
+    cfg["clip"]["train"]["recipes"][0]["lr"] *= 2
+    assert C.pick(cfg, "results", *TRAIN_KEYS) != before
+    assert set(cfg["clip"]["train"]) - {k.split(".")[-1] for k in TRAIN_KEYS} == {"minutes_per_1m_samples"}

@@ -20,7 +20,9 @@ from .common import load_classes, read_output, set_threads
 log = logging.getLogger("synscale")
 
 DATA_KEYS = ("seed", "data.image_size", "data.channels")
-TRAIN_KEYS = ("seed", "clip.model", "clip.train")
+# what shapes a CLIP run (not its SLURM runtime request, clip.train.minutes_per_1m_samples)
+TRAIN_KEYS = ("seed", "clip.model", *(f"clip.train.{k}" for k in (
+    "epochs", "recipes", "amp", "nodes", "gpus", "max_device_batch", "workers", "shuffle_buffer", "checkpoint_every")))
 EVAL_KEYS = ("seed", "clip.model", "clip.zero_shot", "clip.train.amp", "clip.train.workers", "data.ood",
              "probes")
 FIT_KEYS = ("seed", "fit.min_points")
