@@ -78,6 +78,35 @@ def load_resume(path: str | os.PathLike | None, identity: dict) -> dict | None:
     return state
 
 
+def restore(path: str | os.PathLike | None, identity: dict, parts: dict, total: int) -> int:
+    """Load a resume checkpoint of this job (``load_resume``) into ``parts`` (name -> an object
+    with ``load_state_dict``: model, optimizer, scheduler, grad scaler); the step it reached, or 0."""
+    state = load_resume(path, identity)
+    if state is None:
+        return 0
+    for name, obj in parts.items():
+        obj.load_state_dict(state[name])
+    log.info("resumed from %s at step %d of %d", path, state["step"], total)
+    return int(state["step"])
+
+
+def save_resume(path: str | os.PathLike, step: int, identity: dict, parts: dict, **extra) -> None:
+    """Write a resume checkpoint atomically: each part's state, the step and the job's identity."""
+    with atomic_path(path) as tmp:
+        torch.save({**{name: obj.state_dict() for name, obj in parts.items()}, "step": step, "identity": identity,
+                    **extra}, tmp)
+
+
+def distributed(model: torch.nn.Module, world_size: int) -> torch.nn.Module:
+    """``model`` wrapped in DistributedDataParallel when there are several processes."""
+    if world_size == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(model.parameters()).device
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
 def train_loop(model: torch.nn.Module, batches: Iterable, recipe, num_classes: int, seed: int,
                amp_dtype: torch.dtype = torch.float32, resume_path: str | os.PathLike | None = None,
                checkpoint_every: int = 0, progress: Callable[[int, float], None] | None = None,
@@ -98,7 +127,6 @@ def train_loop(model: torch.nn.Module, batches: Iterable, recipe, num_classes: i
     """
     from . import recipe as R
     from .device import autocast
-    from .io import atomic_path
 
     device = next(model.parameters()).device
     r = recipe
@@ -108,20 +136,9 @@ def train_loop(model: torch.nn.Module, batches: Iterable, recipe, num_classes: i
     crit = R.loss_fn(r)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and amp_dtype == torch.float16)
     identity = resume_identity(r, seed, world_size)
-    start = 0
-    state = load_resume(resume_path, identity)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        scaler.load_state_dict(state["scaler"])
-        start = state["step"]
-        log.info("resumed from %s at step %d of %d", resume_path, start, r.iters)
-    net = model
-    if world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    parts = {"model": model, "opt": opt, "sched": sched, "scaler": scaler}
+    start = restore(resume_path, identity, parts, r.iters)
+    net = distributed(model, world_size)
     model.train()
     it = iter(batches)
     losses = []
@@ -158,10 +175,7 @@ def train_loop(model: torch.nn.Module, batches: Iterable, recipe, num_classes: i
             progress(step, losses[-1])
         done = step + 1
         if rank == 0 and resume_path and checkpoint_every and done % checkpoint_every == 0 and done < r.iters:
-            with atomic_path(resume_path) as tmp:
-                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                            "scaler": scaler.state_dict(), "step": done, "identity": identity,
-                            "data": {"micro_batches_per_rank": done * r.accum}}, tmp)
+            save_resume(resume_path, done, identity, parts, data={"micro_batches_per_rank": done * r.accum})
             if on_checkpoint:
                 on_checkpoint(done)
     model.eval()

@@ -236,9 +236,8 @@ def train_loop(model: torch.nn.Module, batches: Iterable, r: Recipe, seed: int,
     import open_clip
     from open_clip_train.scheduler import cosine_lr
 
-    from .classifier import load_resume
+    from .classifier import distributed, restore, save_resume
     from .device import autocast
-    from .io import atomic_path
 
     device = next(model.parameters()).device
     opt = optimizer(model, r)
@@ -247,19 +246,9 @@ def train_loop(model: torch.nn.Module, batches: Iterable, r: Recipe, seed: int,
                                  rank=rank, world_size=world_size)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and amp_dtype == torch.float16)
     identity = resume_identity(r, seed)
-    start = 0
-    state = load_resume(resume_path, identity)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        scaler.load_state_dict(state["scaler"])
-        start = state["step"]
-        log.info("resumed from %s at step %d of %d", resume_path, start, r.steps)
-    net = model
-    if world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    parts = {"model": model, "opt": opt, "scaler": scaler}
+    start = restore(resume_path, identity, parts, r.steps)
+    net = distributed(model, world_size)
     model.train()
     it = iter(batches)
     losses, t0, seen = [], time.time(), 0
@@ -282,9 +271,7 @@ def train_loop(model: torch.nn.Module, batches: Iterable, r: Recipe, seed: int,
             progress(step, losses[-1])
         done = step + 1
         if rank == 0 and resume_path and checkpoint_every and done % checkpoint_every == 0 and done < r.steps:
-            with atomic_path(resume_path) as tmp:
-                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "scaler": scaler.state_dict(),
-                            "step": done, "identity": identity}, tmp)
+            save_resume(resume_path, done, identity, parts)
     model.eval()
     secs = time.time() - t0
     return {"steps": r.steps, "resumed_from": start, "processes": world_size,
