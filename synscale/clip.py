@@ -32,7 +32,7 @@ import torch
 from .clip_recipe import Recipe, pick_recipe, warmup_at  # noqa: F401  (torch-free, for the workflow's parse)
 from .config import seed_for
 from .loader import ShardStream, seed_augmentation
-from .shards import _corrupt, decode_pil, iter_samples
+from .shards import _corrupt, decode_pil, image_member, iter_samples
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def iter_text_samples(paths: Sequence[str | Path], start: int = 0) -> Iterator[t
     shard from byte offset ``start`` on."""
     for i, path in enumerate(paths):
         for key, d in iter_samples(path, start=start if i == 0 else 0):
-            img = d.get("jpg") or d.get("png") or d.get("jpeg") or d.get("webp")
+            img = image_member(d)
             txt = d.get("txt")
             if img is None or txt is None:
                 raise _corrupt(Path(path), f"sample {key!r} lacks an image or a .txt member (an image-text "
@@ -197,14 +197,11 @@ class PairStream(ShardStream):
 
 def make_pair_loader(parts, arm, batch_size, transform, tokenizer, train=False, seed=0, rank=0, world=1,
                      start_batch=0, workers=0, shuffle_buffer=1000, pin_memory=False):
-    from torch.utils.data import DataLoader
-
-    from .loader import _worker_init
+    from .loader import stream_loader
 
     ds = PairStream(parts, arm, batch_size, transform, tokenizer, train, seed, rank, world, start_batch,
                     shuffle_buffer)
-    kw = {"prefetch_factor": 4, "worker_init_fn": _worker_init} if workers else {}
-    return DataLoader(ds, batch_size=None, num_workers=workers, pin_memory=pin_memory, **kw)
+    return stream_loader(ds, workers, pin_memory)
 
 
 # --------------------------------------------------------------------------- training

@@ -236,6 +236,11 @@ def make_loader(parts: Sequence[ShardPart], batch_size: int, size: int | None, c
                 pin_memory: bool = False) -> DataLoader:
     ds = ShardStream(parts, batch_size, size, channels, transform, train, seed, rank, world, start_batch,
                      shuffle_buffer)
+    return stream_loader(ds, workers, pin_memory)
+
+
+def stream_loader(ds: IterableDataset, workers: int = 0, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader over a stream that yields whole batches, read by ``workers`` processes."""
     kw = {"prefetch_factor": 4, "persistent_workers": False, "worker_init_fn": _worker_init} if workers else {}
     return DataLoader(ds, batch_size=None, num_workers=workers, pin_memory=pin_memory, **kw)
 

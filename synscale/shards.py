@@ -201,9 +201,14 @@ def iter_samples(path: str | Path, start: int = 0) -> Iterator[tuple[str, dict[s
         yield key, parts
 
 
+def image_member(d: dict[str, bytes]) -> bytes | None:
+    """A sample's image bytes (png, jpg, jpeg or webp member), or None."""
+    return d.get("png") or d.get("jpg") or d.get("jpeg") or d.get("webp")
+
+
 def unpack_sample(path: str | Path, key: str, d: dict[str, bytes]) -> tuple[bytes, int, str]:
     """(image bytes, label, text) of a sample, checked."""
-    img = d.get("png") or d.get("jpg") or d.get("jpeg") or d.get("webp")
+    img = image_member(d)
     cls = d.get("cls")
     if img is None or cls is None:
         raise _corrupt(Path(path), f"sample {key!r} lacks an image or a .cls member")

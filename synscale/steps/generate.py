@@ -24,10 +24,8 @@ PER_MODEL = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance"
 def keys(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:
     """A shard depends on the shard size, the test set on its size, a caption dataset's twin shard
     on its block's captions (an input); all on how the model samples (its weights arrive as an input)."""
-    size = "generation.testset_per_class" if testset else "generation.shard_size"
-    if twins:
-        return ("seed", *IMAGE_KEYS, *(f"models.{model}.{k}" for k in PER_MODEL))
-    return ("seed", *IMAGE_KEYS, size, *(f"models.{model}.{k}" for k in PER_MODEL))
+    size = () if twins else ("generation.testset_per_class" if testset else "generation.shard_size",)
+    return ("seed", *IMAGE_KEYS, *size, *(f"models.{model}.{k}" for k in PER_MODEL))
 
 
 def load_prompt_table(path: str | Path, n_classes: int):
@@ -128,8 +126,8 @@ def sample_part(rank: int, world: int, spec: dict) -> None:
     from ..io import atomic_path
 
     cfg, run, shard = spec["config"], spec["run"], spec["shard"]
-    _, guidance, _ = C.parse_name(run)
-    m = cfg["models"][C.parse_name(run)[0]]
+    model, guidance, _ = C.parse_name(run)
+    m = cfg["models"][model]
     labels, prompts, _, _ = job_prompts(cfg, run, shard, spec["prompts"], spec["classes"], spec["twins"])
     n_batches = -(-len(prompts) // m["batch_size"])
     mine = [b for b in range(n_batches) if b % world == rank]

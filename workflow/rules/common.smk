@@ -389,22 +389,22 @@ def runtime_train(wildcards, attempt):
     return int(10 + RESOURCES["train_minutes_per_1k_iters"] * iters / 1000) * attempt
 
 
+def node_request(key, section):
+    """SLURM request `key` of a training job whose section (`nodes`, `gpus`) is `section`: one node
+    with `gpus` GPUs (--gpus), or `nodes` nodes with `gpus` GPUs each (--nodes, --gres=gpu:G;
+    SLURM's default of one task per node is the one srun task per node that starts torchrun)."""
+    if key == "nodes":
+        return section["nodes"]
+    if key == "gpu":
+        return section["gpus"] if section["nodes"] == 1 else 0
+    if key == "gres":
+        return f"gpu:{section['gpus']}" if section["nodes"] > 1 else ""
+    raise KeyError(key)
+
+
 def train_resources(key):
-    """SLURM requests of a training job: one node with `gpus` GPUs (--gpus), or `nodes` nodes with
-    `gpus` GPUs each (--nodes, --gres=gpu:G; SLURM's default of one task per node is the one
-    srun task per node that starts torchrun)."""
-
-    def get(wildcards):
-        cc = run_classifier(wildcards)
-        if key == "nodes":
-            return cc["nodes"]
-        if key == "gpu":
-            return cc["gpus"] if cc["nodes"] == 1 else 0
-        if key == "gres":
-            return f"gpu:{cc['gpus']}" if cc["nodes"] > 1 else ""
-        raise KeyError(key)
-
-    return get
+    """A classifier training job's SLURM request `key` (its run's classifier section)."""
+    return lambda wildcards: node_request(key, run_classifier(wildcards))
 
 
 def runtime_t2i(wildcards, attempt):
@@ -568,15 +568,8 @@ def runtime_clip(wildcards, attempt):
 
 
 def clip_resources(key):
-    def get(wildcards):
-        tc = CLIP["train"]
-        if key == "nodes":
-            return tc["nodes"]
-        if key == "gpu":
-            return tc["gpus"] if tc["nodes"] == 1 else 0
-        return f"gpu:{tc['gpus']}" if tc["nodes"] > 1 else ""
-
-    return get
+    """A CLIP training job's SLURM request `key` (clip.train)."""
+    return lambda wildcards: node_request(key, CLIP["train"])
 
 
 def clip_targets():
