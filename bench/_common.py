@@ -26,7 +26,7 @@ def images(n: int, size: int, channels: int = 3, seed: int = 0) -> np.ndarray:
 
 
 def write_shards(out: Path, imgs: np.ndarray, shard_size: int, classes: int = 10) -> list[str]:
-    from synscale.shards import Sample, write_shard
+    from synscale.data.shards import Sample, write_shard
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []

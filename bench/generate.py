@@ -32,8 +32,8 @@ def main() -> None:
     from assets import save_tiny_sd
 
     from synscale.device import job_device, place, resolve_dtype
-    from synscale.generate import generate_set
-    from synscale.t2i import load_pipeline
+    from synscale.t2i.generate import generate_set
+    from synscale.t2i.samplers import load_pipeline
 
     torch.set_num_threads(1)
     prompts = [f"a photo of a digit {i % 10}" for i in range(a.images)]

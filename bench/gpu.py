@@ -55,8 +55,8 @@ def sd15(out: Path, smoke: bool, size: int) -> Path:
 
 def bench_generation(tmp: Path, smoke: bool) -> dict:
     from synscale.device import describe, job_device, place, resolve_dtype
-    from synscale.generate import generate_set
-    from synscale.t2i import load_pipeline
+    from synscale.t2i.generate import generate_set
+    from synscale.t2i.samplers import load_pipeline
 
     size, n, steps, batch = (64, 8, 2, 4) if smoke else (512, 64, 20, 16)
     dev = job_device()
@@ -90,10 +90,10 @@ def bench_generation(tmp: Path, smoke: bool) -> dict:
 
 def bench_training(tmp: Path, smoke: bool) -> dict:
     from synscale import config as C
-    from synscale import recipe as R
-    from synscale.classifier import build_model, train_loop
+    from synscale.config import recipes as R
+    from synscale.data.loader import make_loader, prefix_parts, train_transform
     from synscale.device import describe, job_device, place, resolve_dtype
-    from synscale.loader import make_loader, prefix_parts, train_transform
+    from synscale.train.classifier import build_model, train_loop
 
     cc = C.validate(C.load_yaml(ROOT / "config" / "paper.yaml"))["classifier"]
     micro, steps, n_img, size, inp = (8, 3, 64, 64, 32) if smoke else (256, 40, 8192, 256, 224)

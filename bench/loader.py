@@ -22,8 +22,8 @@ BATCH = 256
 
 
 def run(n: int, size: int, tmp: Path) -> tuple[float, float, float]:
-    from synscale.loader import ShardPart, ShardStream
-    from synscale.shards import decode_pil, iter_shard
+    from synscale.data.loader import ShardPart, ShardStream
+    from synscale.data.shards import decode_pil, iter_shard
 
     imgs = images(n, size)
     shards = write_shards(tmp / f"s{size}", imgs, 500)

@@ -21,8 +21,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     a = ap.parse_args()
     from synscale import config as C
-    from synscale import recipe as R
-    from synscale.classifier import build_model, train_loop
+    from synscale.config import recipes as R
+    from synscale.train.classifier import build_model, train_loop
 
     torch.set_num_threads(1)
     cfg = C.validate(C.load_yaml(ROOT / "config" / "config.yaml"))

@@ -113,7 +113,7 @@ fi
 
 # check that nltk reads it, from the same directory synscale looks in
 SYNSCALE_NLTK_DATA="$DEST" "$PY" -c "
-from synscale.wordnet import load_wordnet, synset_for_wnid
+from synscale.prompts.wordnet import load_wordnet, synset_for_wnid
 wn = load_wordnet()
 s = synset_for_wnid('n01440764')
 assert s.name() == 'tench.n.01', s.name()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fit import fit_series
+from synscale.analysis.fit import fit_series
 
 TRANSFORMS = {"none": lambda v: v, "error": lambda v: 1.0 - v / 100.0, "error01": lambda v: 1.0 - v}
 
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
         return 2
     print(report(res, args.y if args.transform == "none" else f"{args.transform}({args.y})", args.reference_scale))
     if args.json:
-        from .io import write_json
+        from synscale.io import write_json
 
         write_json(Path(args.json), _jsonable({"table": str(args.table), "x": args.x, "y": args.y, "by": args.by,
                                                "transform": args.transform, "reference_scale": args.reference_scale,

@@ -3,16 +3,22 @@ the job depended on, the results root it was written for, seeds, library version
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib.metadata
+import json
 import platform
 import subprocess
 from pathlib import Path
 
-from .config import config_hash
-
 PACKAGES = ("synscale", "torch", "torchvision", "timm", "diffusers", "transformers", "numpy", "pandas",
             "statsmodels", "snakemake", "open_clip_torch", "scikit-learn")
 REPO = Path(__file__).resolve().parent.parent
+
+
+def config_hash(cfg: dict) -> str:
+    """A short hash of a config slice (keys sorted): which configuration a JSON was made from."""
+    blob = json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def git_commit(repo: Path = REPO) -> str:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .integrity import IntegrityError, problem, records_of
+from synscale.data.integrity import IntegrityError, problem, records_of
 
 MANIFEST_NAMES = ("data.json", "train.json", "metrics.json")
 

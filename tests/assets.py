@@ -18,15 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from synscale.data import DIGIT_NAMES, frame_like_mnist, load_mnist_embedded, load_sklearn_digits, resize
-from synscale.t2i_amused import (  # noqa: F401  (the offline CLIP tokenizer lives in the package; re-exported)
+from synscale.data.embedded import DIGIT_NAMES, frame_like_mnist, load_mnist_embedded, load_sklearn_digits, resize
+from synscale.prompts.word2sen import MODEL_NOTE
+from synscale.t2i.masked_token import (
     CLIP_MAX_LENGTH,
     CLIP_VOCAB_SIZE,
-    clip_bpe_vocab,
     clip_tokenizer,
     write_clip_vocab_files,
 )
-from synscale.word2sen import MODEL_NOTE
 
 SHARD_MTIME = 0          # tar member mtime: shards are a pure function of their samples
 OOD_SUBSET_CLASSES = (1, 3)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from assets import CLIP_MAX_LENGTH, CLIP_VOCAB_SIZE, clip_tokenizer, save_tiny_t5, write_clip_vocab_files
 
-from synscale.word2sen import MODEL_NOTE
+from synscale.prompts.word2sen import MODEL_NOTE
 
 T5_DIM = 32      # d_model of the tiny T5 text encoder of the IF cascade
 # IF's UNet layout: ResNet up/down-sampling, simple cross-attention, the text pooled into the time embedding

@@ -11,8 +11,8 @@ import torch.distributed as dist
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from synscale import classifier as K  # noqa: E402
-from synscale import recipe as R  # noqa: E402
+from synscale.config import recipes as R  # noqa: E402
+from synscale.train import classifier as K  # noqa: E402
 
 GLOBAL, STEPS = 16, 6
 KW = {"img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 2}

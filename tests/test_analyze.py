@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from synscale import analyze
-from synscale.fit import aicc, bootstrap_power_law, broken_power_law, fit_series
+from synscale.analysis.fit import aicc, bootstrap_power_law, broken_power_law, fit_series
 
 # x = log(D / D_I) = 0, 1, 2 and log y = 1, 0.5, 0.3: OLS slope -0.35 (k = 0.35), intercept 0.95
 # (-log y at D_I = -0.95), fitted 0.95, 0.6, 0.25, residuals 0.05, -0.1, 0.05

@@ -12,9 +12,9 @@ import torch
 from assets import clip_tokenizer, paperlike_assets, save_reference_state_dict, write_wds_split
 from braceexpand import braceexpand
 
-from synscale import captioners as K
-from synscale import word2sen as W2
-from synscale.shards import read_shard, read_shards
+from synscale.data.shards import read_shard, read_shards
+from synscale.prompts import captioners as K
+from synscale.prompts import word2sen as W2
 
 torch.set_num_threads(1)
 

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import classifier as K
+from synscale.t2i import tiny
+from synscale.train import classifier as K
+from synscale.train import resume
 
 
 def _toy(n=200, seed=0):
@@ -19,8 +21,8 @@ KW = {"img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 1, "num_heads":
 
 
 def _shard(tmp_path, n=200, seed=0):
-    from synscale.loader import ShardPart
-    from synscale.shards import Sample, write_shard
+    from synscale.data.loader import ShardPart
+    from synscale.data.shards import Sample, write_shard
 
     x, y = _toy(n, seed)
     write_shard(tmp_path / "toy.tar", (Sample(f"k{i:05d}", x[i], int(y[i])) for i in range(n)))
@@ -37,7 +39,7 @@ def _cc(**over):
 
 
 def _loader(parts, recipe, seed, start_batch=0, augment=None, workers=0):
-    from synscale.loader import make_loader, train_transform
+    from synscale.data.loader import make_loader, train_transform
 
     return make_loader(parts, recipe.micro_batch, 16, 1, train_transform(16, 1, augment), train=True, seed=seed,
                        start_batch=start_batch, workers=workers, shuffle_buffer=50)
@@ -47,8 +49,7 @@ AUG = {"crop_scale": [0.7, 1.0], "crop_ratio": [0.85, 1.18], "hflip": 0.0, "rand
 
 
 def test_training_learns_and_evaluates(tmp_path):
-    from synscale import recipe as R
-
+    from synscale.config import recipes as R
     parts, x, y = _shard(tmp_path)
     m = K.build_model("vit_tiny_patch16_224", 2, 1, KW, seed=0)
     before = K.evaluate(m, x, y, 2)
@@ -60,8 +61,7 @@ def test_training_learns_and_evaluates(tmp_path):
 
 
 def test_same_seed_same_weights(tmp_path):
-    from synscale import recipe as R
-
+    from synscale.config import recipes as R
     parts, x, _ = _shard(tmp_path, 64)
     r = R.build(_cc(mixup=0.5), iters=5, warmup=1)
     outs = []
@@ -76,8 +76,7 @@ def test_same_seed_same_weights(tmp_path):
 def test_resume_matches_uninterrupted(tmp_path):
     """Stopped after step 6 with checkpoints every 3 steps, the re-run continues from step 6 with
     the loader positioned there, and ends with the uninterrupted run's weights."""
-    from synscale import recipe as R
-
+    from synscale.config import recipes as R
     parts, x, _ = _shard(tmp_path, 64)
     r = R.build(_cc(mixup=0.5, batch_size=16, max_device_batch=8), iters=10, warmup=2)
     assert r.accum == 2
@@ -97,7 +96,7 @@ def test_resume_matches_uninterrupted(tmp_path):
     with pytest.raises(Stop):
         K.train_loop(m, _loader(parts, r, 1, augment=AUG), r, 2, seed=1, resume_path=resume, checkpoint_every=3,
                      progress=killer)
-    state = K.load_resume(resume, K.resume_identity(r, 1, 1))
+    state = resume.load_resume(resume, K.resume_identity(r, 1, 1))
     assert state["step"] == 6 and state["data"] == {"micro_batches_per_rank": 12}
     m2 = K.build_model("vit_tiny_patch16_224", 2, 1, kw, seed=3)
     stats = K.train_loop(m2, _loader(parts, r, 1, start_batch=12, augment=AUG), r, 2, seed=1, resume_path=resume,
@@ -107,19 +106,19 @@ def test_resume_matches_uninterrupted(tmp_path):
 
 
 def test_resume_ignores_another_jobs_checkpoint(tmp_path):
-    from synscale import recipe as R
+    from synscale.config import recipes as R
 
     r = R.build(_cc(), iters=10, warmup=2)
     torch.save({"identity": K.resume_identity(r, 1, 1), "step": 4}, tmp_path / "a.resume")
-    assert K.load_resume(tmp_path / "a.resume", K.resume_identity(r, 1, 1))["step"] == 4
-    assert K.load_resume(tmp_path / "a.resume", K.resume_identity(r, 2, 1)) is None  # other seed
+    assert resume.load_resume(tmp_path / "a.resume", K.resume_identity(r, 1, 1))["step"] == 4
+    assert resume.load_resume(tmp_path / "a.resume", K.resume_identity(r, 2, 1)) is None  # other seed
     (tmp_path / "b.resume").write_bytes(b"garbage")
-    assert K.load_resume(tmp_path / "b.resume", K.resume_identity(r, 1, 1)) is None
+    assert resume.load_resume(tmp_path / "b.resume", K.resume_identity(r, 1, 1)) is None
 
 
 def test_accumulation_matches_one_big_batch():
     """Two accumulated micro-batches of 8 give the step of one batch of 16."""
-    from synscale import recipe as R
+    from synscale.config import recipes as R
 
     g = torch.Generator().manual_seed(0)
     batches = [(torch.randn(16, 1, 16, 16, generator=g), torch.randint(0, 2, (16,), generator=g)) for _ in range(6)]
@@ -136,9 +135,9 @@ def test_accumulation_matches_one_big_batch():
 
 
 def test_lr_schedule():
-    assert K.lr_at(0, 100, 10, 1.0) == pytest.approx(0.1)
-    assert K.lr_at(10, 100, 10, 1.0) == pytest.approx(1.0)
-    assert K.lr_at(99, 100, 10, 1.0) < 0.01
+    assert tiny.lr_at(0, 100, 10, 1.0) == pytest.approx(0.1)
+    assert tiny.lr_at(10, 100, 10, 1.0) == pytest.approx(1.0)
+    assert tiny.lr_at(99, 100, 10, 1.0) < 0.01
 
 
 def test_checkpoint_roundtrip_and_errors(tmp_path):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import clip as K
 from synscale import config as C
+from synscale.clip import model as K
 
 TINY = {"name": "synscale-test-clip",
         "config": {"embed_dim": 16, "vision_cfg": {"image_size": 16, "patch_size": 8, "width": 16, "layers": 1,
@@ -63,7 +63,7 @@ def test_syn_real_draws_half_synthetic_deterministically():
 
 
 def _block(tmp_path, n=200):
-    from synscale.shards import Sample, write_shard
+    from synscale.data.shards import Sample, write_shard
 
     keys = [f"{i:09d}" for i in range(n)]
     caps = [f"caption {i}" for i in range(n)]
@@ -74,7 +74,7 @@ def _block(tmp_path, n=200):
 
 
 def _is_synthetic(img_bytes):
-    from synscale.shards import decode_image
+    from synscale.data.shards import decode_image
 
     return bool(decode_image(img_bytes, "x", "k", None, 3).mean() > 127)
 
@@ -97,7 +97,7 @@ def test_syn_real_pairs_the_same_caption_in_equal_shares(tmp_path):
 
 
 def test_a_twin_shard_out_of_step_with_its_block_is_refused(tmp_path):
-    from synscale.shards import Sample, write_shard
+    from synscale.data.shards import Sample, write_shard
 
     part, keys, caps = _block(tmp_path, n=5)
     write_shard(part.syn, (Sample(k, np.zeros((4, 4, 3), np.uint8), -1, c) for k, c in zip(keys[::-1], caps)))
@@ -119,7 +119,7 @@ def test_block_parts_take_the_first_captions():
 def test_a_source_shards_twins_are_read_from_their_offset(tmp_path):
     """A block of two source shards: its twin shard records where the second shard's twins start,
     and a part reads from there, paired with its source shard."""
-    from synscale.shards import Sample, write_shard
+    from synscale.data.shards import Sample, write_shard
 
     keys = [f"{i:09d}" for i in range(10)]
     caps = [f"caption {i}" for i in range(10)]
@@ -188,7 +188,7 @@ def test_twins_have_the_same_bytes_on_one_or_two_processes(tmp_path, root):
     import pandas as pd
     from assets import save_tiny_sd
 
-    from synscale.shards import iter_shard
+    from synscale.data.shards import iter_shard
     from synscale.steps.generate import generate
 
     cfg = C.validate(C.load_yaml(root / "tests" / "configs" / "paperlike.yaml"))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from synscale import data as D
+from synscale.data import embedded as D
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_resize_keeps_ink(mnist):
 
 
 def test_write_split_shards(tmp_path, mnist):
-    from synscale.shards import read_shards
+    from synscale.data.shards import read_shards
 
     x, y = mnist
     paths = D.write_split_shards(tmp_path, "train", D.resize(x[:25], 16)[..., None], y[:25], None, 10)

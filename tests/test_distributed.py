@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from synscale.launch import command
+from synscale.train.launch import command
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 WORKER_KW = {"img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 2}
@@ -39,7 +39,7 @@ def test_processes_and_accumulation_follow_one_process(tmp_path, procs, micro):
     for k, v in ref["model"].items():
         torch.testing.assert_close(got["model"][k], v, rtol=1e-4, atol=1e-5)
     # and training moved the weights away from the initial ones
-    from synscale.classifier import build_model
+    from synscale.train.classifier import build_model
 
     init = build_model("vit_tiny_patch16_224", 3, 1, WORKER_KW, seed=0).state_dict()
     assert max(float((init[k] - v).abs().max()) for k, v in got["model"].items()) > 1e-3
@@ -58,7 +58,7 @@ def test_launch_commands(monkeypatch):
 
 
 def test_batch_must_split_evenly():
-    from synscale.recipe import split_batch
+    from synscale.config.recipes import split_batch
 
     assert split_batch(4096, 8, 256) == (256, 2)
     assert split_batch(4096, 16, 512) == (256, 1)

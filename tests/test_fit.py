@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from synscale.fit import fit_power_law, in_range, per_class_k
+from synscale.analysis.fit import fit_power_law, in_range, per_class_k
 
 
 def test_exact_power_law_recovered():

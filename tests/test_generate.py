@@ -1,6 +1,6 @@
 import numpy as np
 
-from synscale import generate as G
+from synscale.t2i import generate as G
 
 
 def test_labels_balanced_and_nested():

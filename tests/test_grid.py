@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from synscale import config as C
-from synscale.grid import correlations, grid_plot, spearman, summary_table
+from synscale.analysis.guidance_sweep import correlations, grid_plot, spearman, summary_table
 
 
 def _rows():

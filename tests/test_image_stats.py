@@ -1,6 +1,6 @@
 import numpy as np
 
-from synscale.image_stats import SIZE, SLANT, THICKNESS, caption_images, measure
+from synscale.prompts.statistics_captioner import SIZE, SLANT, THICKNESS, caption_images, measure
 
 
 def _stroke(h=16, w=16, shear=0.0, thick=1, length=10):

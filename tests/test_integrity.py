@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from synscale import integrity as I
-from synscale.shards import Sample, write_manifest, write_shard
+from synscale.data import integrity as I
+from synscale.data.shards import Sample, write_manifest, write_shard
 
 
 @pytest.fixture()

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from synscale.loader import ShardPart, ShardStream, make_loader, prefix_parts, train_transform
-from synscale.shards import Sample, write_shard
+from synscale.data.loader import ShardPart, ShardStream, make_loader, prefix_parts, train_transform
+from synscale.data.shards import Sample, write_shard
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_short_shard_is_named(tmp_path, shards):
 def test_few_indexed_shards_are_split_so_each_slot_reads_its_own(tmp_path):
     """One shard of 50 samples whose manifest indexes every 10th sample, 45 of them used, 4 slots:
     pieces of 20 at index points, each read from its byte offset; every sample once over the slots."""
-    from synscale.loader import split_parts
+    from synscale.data.loader import split_parts
 
     offs = []
     path = str(tmp_path / "one.tar")

@@ -101,7 +101,7 @@ def test_external_weights_and_prompt_models_were_used(built):
 def test_three_families_generate_from_their_saved_pipelines(built):
     """Imagen's analogue (an IF cascade, stage I at 16 px, stage II to 32 px) and Muse's (aMUSEd)
     generate their shards and test sets from the external directories, like Stable Diffusion."""
-    from synscale.shards import read_shard
+    from synscale.data.shards import read_shard
 
     wd, res, cfgfile = built
     cfg = _cfg(cfgfile)
@@ -159,8 +159,8 @@ def test_per_class_analysis_of_the_fitted_run(built):
 
 def test_class_subset_logits_are_masked(built):
     """The OOD set covering classes 1 and 3 is scored over those two classes only."""
-    from synscale.classifier import load_checkpoint
-    from synscale.shards import read_shards
+    from synscale.data.shards import read_shards
+    from synscale.train.classifier import load_checkpoint
 
     wd, res, cfgfile = built
     cfg = _cfg(cfgfile)
@@ -172,7 +172,7 @@ def test_class_subset_logits_are_masked(built):
     from braceexpand import braceexpand
     from PIL import Image
 
-    from synscale.loader import eval_transform
+    from synscale.data.loader import eval_transform
 
     data = read_shards(list(braceexpand(cfg["data"]["ood"]["digits_subset"]["shards"])), size=32, channels=3)
     cc = cfg["classifier"]
@@ -292,7 +292,7 @@ def test_clip_study_on_a_laion_shaped_caption_set(built):
 
     caps = pd.read_parquet(clip / "captions" / "laion" / "block-00001.parquet")
     # the twins: one image per caption, same keys and captions, in order
-    from synscale.shards import iter_shard
+    from synscale.data.shards import iter_shard
 
     twin = list(iter_shard(res / "shards" / "sd_cfg1.5_laion" / "shard-00001.tar"))
     assert [t[0] for t in twin] == caps["key"].tolist() and [t[3] for t in twin] == caps["caption"].tolist()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import perceptual as P
+from synscale.measure import perceptual as P
 
 
 def test_fid_matches_a_hand_computation():
@@ -66,7 +66,7 @@ def test_lpips_pairs_and_class_average():
 
 
 def test_class_batches_bound_memory(tmp_path):
-    from synscale.shards import Sample, write_shard
+    from synscale.data.shards import Sample, write_shard
 
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 255, size=(30, 8, 8, 1), dtype=np.uint8)

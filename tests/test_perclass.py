@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from synscale import perclass as P
+from synscale.analysis import per_class as P
 
 
 def _inputs(n=10):

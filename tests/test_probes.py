@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from synscale import config as C
-from synscale import probes as P
+from synscale.measure import probes as P
 
 
 def test_stratified_split_is_seeded_and_per_class():
@@ -33,7 +33,7 @@ def test_linear_probe_separates_separable_features():
 def test_torchvision_probe_reads_a_local_root(tmp_path):
     from assets_quality import save_dtd_like
 
-    from synscale.loader import eval_transform
+    from synscale.data.loader import eval_transform
 
     root = save_dtd_like(tmp_path / "dtd", n_classes=3, per_split=4)
     spec = {"torchvision": "DTD", "root": str(root), "train": {"split": "train"}, "test": {"split": "test"}}

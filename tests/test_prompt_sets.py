@@ -12,13 +12,13 @@ import pytest
 import torch
 from assets import save_tiny_blip2, save_tiny_t5
 
-from synscale import captioners as K
-from synscale import imagenet
-from synscale import prompts as P
-from synscale import word2sen as W2
-from synscale import wordnet as W
-from synscale.data import DIGIT_NAMES
-from synscale.shards import Sample, write_shard
+from synscale.data import imagenet
+from synscale.data.embedded import DIGIT_NAMES
+from synscale.data.shards import Sample, write_shard
+from synscale.prompts import captioners as K
+from synscale.prompts import sets as P
+from synscale.prompts import word2sen as W2
+from synscale.prompts import wordnet as W
 
 torch.set_num_threads(1)
 
@@ -370,8 +370,8 @@ def test_incap_with_tiny_blip2_per_shard(embedded_cfg, tiny_blip2, tmp_path, ine
 
 
 def test_incap_embedded_keeps_image_stats_captioner(embedded_cfg, tmp_path):
-    from synscale.image_stats import caption_images
-    from synscale.shards import read_shards
+    from synscale.data.shards import read_shards
+    from synscale.prompts.statistics_captioner import caption_images
 
     rng = np.random.default_rng(1)
     samples = [Sample(f"k{i:03d}", (rng.random((16, 16, 1)) * 255).astype(np.uint8), i % 10) for i in range(40)]

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from synscale import prompts as P
-from synscale.data import DIGIT_NAMES
+from synscale.data.embedded import DIGIT_NAMES
+from synscale.prompts import sets as P
 
 IDS = [str(i) for i in range(10)]
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from synscale.quality import per_class_diversity, per_class_f1
+from synscale.measure.quality import per_class_diversity, per_class_f1
 
 
 def test_f1_perfect_and_confused():
@@ -24,8 +24,8 @@ def test_diversity_tracks_spread():
 def test_measure_with_a_timm_model():
     import torch
 
-    from synscale.classifier import build_model, predict, to_input
-    from synscale.quality import measure
+    from synscale.measure.quality import measure
+    from synscale.train.classifier import build_model, predict, to_input
 
     m = build_model("resnet10t", 3, 1, seed=0)
     imgs = np.random.default_rng(0).integers(0, 255, (12, 16, 16, 1), dtype=np.uint8)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from synscale import config as C
-from synscale import recipe as R
+from synscale.config import recipes as R
+from synscale.train import optim
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def test_schedule_at_the_papers_scales(paper, scale, iters, warmup):
     r = R.build(paper["classifier"], scale)
     assert (r.iters, r.warmup) == (iters, warmup)
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=r.lr)
-    sched = R.scheduler(opt, r)
+    sched = optim.scheduler(opt, r)
     lr = lambda t: sched._get_lr(t)[0]  # noqa: E731
     assert lr(0) == pytest.approx(1e-6)
     assert lr(warmup // 2) == pytest.approx(1e-6 + (3e-3 - 1e-6) * (warmup // 2) / warmup)
@@ -44,24 +45,24 @@ def test_batch_optimizer_mixup_loss(paper):
     assert two_nodes.world == 16 and two_nodes.micro_batch * two_nodes.accum * 16 == 4096
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
-    opt = R.optimizer(model, r)
+    opt = optim.optimizer(model, r)
     assert type(opt) is torch.optim.AdamW
     decays = sorted(g["weight_decay"] for g in opt.param_groups)
     assert decays == [0.0, 0.1]  # biases and norms are not decayed
     assert all(g["lr"] == 3e-3 and tuple(g["betas"]) == (0.9, 0.999) for g in opt.param_groups)
 
-    mix = R.mixup(r, 1000)
+    mix = optim.mixup(r, 1000)
     assert mix.mixup_alpha == 0.5 and mix.cutmix_alpha == 0.0 and mix.mix_prob == 1.0
     from timm.loss import BinaryCrossEntropy
 
-    assert isinstance(R.loss_fn(r), BinaryCrossEntropy)
+    assert isinstance(optim.loss_fn(r), BinaryCrossEntropy)
 
 
 def test_augmentation_is_randaugment_2_15(paper):
     from timm.data.auto_augment import RandAugment
     from timm.data.transforms import RandomResizedCropAndInterpolation
 
-    from synscale.loader import eval_transform, train_transform
+    from synscale.data.loader import eval_transform, train_transform
 
     assert paper["data"]["image_size"] == 256 and paper["classifier"]["input_size"] == 224
     tf = train_transform(224, 3, paper["classifier"]["augment"]).transforms

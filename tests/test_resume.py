@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from synscale.shards import Sample, write_shard
+from synscale.data.shards import Sample, write_shard
 
 JOB = """
 import json, sys

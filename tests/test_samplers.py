@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from synscale.samplers import load_sampler, muse_guidance
-from synscale.t2i import MissingWeightsError
+from synscale.t2i.samplers import MissingWeightsError, load_sampler, muse_guidance
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -43,7 +43,7 @@ def _eval(tmp_path, run, scale, loss, results):
 
 
 def test_every_seed_enters_the_fit(tmp_path, embedded_cfg):
-    from synscale.fit import fit_power_law
+    from synscale.analysis.fit import fit_power_law
     from synscale.steps.fit import fit
 
     cfg = C.pick(embedded_cfg, "results", "seed", "fit.reference_scale", "fit.min_points")

@@ -3,7 +3,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from synscale.shards import (
+from synscale.data.shards import (
     CorruptShardError,
     Sample,
     read_shard,
@@ -109,7 +109,7 @@ def test_reader_matches_tarfile_for_any_chunking(tmp_path, chunk):
     """Members smaller and larger than the read chunk, padding across chunk ends, GNU long names."""
     import io
 
-    from synscale.shards import iter_members
+    from synscale.data.shards import iter_members
 
     rng = np.random.default_rng(0)
     members = [(f"k{i}.{ext}", rng.integers(0, 255, int(rng.integers(0, 3000)), dtype=np.uint8).tobytes())

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import t2i
-from synscale.data import DIGIT_NAMES
+from synscale.data.embedded import DIGIT_NAMES
+from synscale.t2i import latent_diffusion as t2i
+from synscale.t2i import samplers, tiny
 
 ARCH = {"vae_channels": [16, 32], "latent_channels": 4, "unet_channels": [16, 32], "attention_head_dim": 8,
         "norm_groups": 8, "layers_per_block": 1}
@@ -20,7 +21,7 @@ def tiny_pipe_dir(tmp_path_factory):
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 255, (40, 16, 16, 1), dtype=np.uint8)
     labels = np.arange(40) % 10
-    caps = t2i.training_captions(DIGIT_NAMES, labels, ["thin strokes"] * 40, ["a photo of a {}."], rng, 2)
+    caps = tiny.training_captions(DIGIT_NAMES, labels, ["thin strokes"] * 40, ["a photo of a {}."], rng, 2)
     vs = t2i.train_vae(pipe, imgs, 3, 8, 1e-3, 1e-4, 0)
     us = t2i.train_unet(pipe, imgs, caps, 3, 8, 1e-3, 0.1, 0)
     assert vs["latent_std"] > 0 and us["distinct_captions"] > 10
@@ -40,7 +41,7 @@ def test_saved_as_a_diffusers_pipeline(tiny_pipe_dir):
 def test_load_and_generate_deterministically(tiny_pipe_dir):
     from diffusers import StableDiffusionPipeline
 
-    pipe = t2i.load_pipeline(tiny_pipe_dir, "latent_diffusion")
+    pipe = samplers.load_pipeline(tiny_pipe_dir, "latent_diffusion")
     assert isinstance(pipe, StableDiffusionPipeline)
     outs = [pipe(prompt=["seven", "two"], guidance_scale=2.0, num_inference_steps=2,
                  generator=torch.Generator().manual_seed(0), output_type="np").images for _ in range(2)]
@@ -52,8 +53,8 @@ def test_load_and_generate_deterministically(tiny_pipe_dir):
 
 
 def test_missing_weights_name_the_key(tmp_path):
-    with pytest.raises(t2i.MissingWeightsError, match=r"models\.sd\.path.*save_pretrained"):
-        t2i.load_pipeline(tmp_path / "nowhere", "latent_diffusion", key="models.sd.path")
+    with pytest.raises(samplers.MissingWeightsError, match=r"models\.sd\.path.*save_pretrained"):
+        samplers.load_pipeline(tmp_path / "nowhere", "latent_diffusion", key="models.sd.path")
 
 
 def test_unknown_text_encoder_package():
@@ -63,7 +64,7 @@ def test_unknown_text_encoder_package():
 
 def test_training_captions_name_the_class():
     rng = np.random.default_rng(0)
-    caps = t2i.training_captions(DIGIT_NAMES, np.array([3, 8]), ["thick strokes", "thin strokes"],
+    caps = tiny.training_captions(DIGIT_NAMES, np.array([3, 8]), ["thick strokes", "thin strokes"],
                                  ["a photo of a {}.", "a sketch of the {}."], rng, 3)
     assert all(len(c) == 3 for c in caps)
     assert all("three" in c for c in caps[0]) and all("eight" in c for c in caps[1])

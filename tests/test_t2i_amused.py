@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import t2i_amused as ta
-from synscale.data import DIGIT_NAMES
-from synscale.samplers import load_sampler
+from synscale.data.embedded import DIGIT_NAMES
+from synscale.t2i import masked_token as ta
+from synscale.t2i.samplers import load_sampler
 
 ARCH = {"vq_channels": [16, 16], "vq_norm_groups": 8, "latent_channels": 4, "codebook_size": 32,
         "text_hidden": 16, "text_layers": 2, "text_heads": 2, "max_length": 16,

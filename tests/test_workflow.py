@@ -81,8 +81,8 @@ def test_whole_dag_outputs(built):
     # the T2I model is a diffusers pipeline directory
     assert json.loads((res / "t2i" / "sd" / "model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
     # shards: 4 of 100 images, each with its manifest
+    from synscale.data.shards import read_shard
     from synscale.io import sha256_file
-    from synscale.shards import read_shard
 
     for i in range(4):
         tar = res / "shards" / RUN / f"shard-{i:05d}.tar"
@@ -347,7 +347,7 @@ def test_kill_9_during_generation_then_rerun(built):
     proc.wait()
     assert len(started) >= 2, "generation jobs did not start"
     # no partial shard under a final name: every final tar present is complete and readable
-    from synscale.shards import read_shard
+    from synscale.data.shards import read_shard
 
     present = sorted(res.glob("shard-*.tar"))
     for p in present:

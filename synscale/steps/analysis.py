@@ -4,9 +4,9 @@ from __future__ import annotations
 import logging
 import time
 
-from ..io import write_json
-from ..provenance import provenance
-from .common import load_classes, read_output
+from synscale.io import write_json
+from synscale.provenance import provenance
+from synscale.steps.common import load_classes, read_output
 
 log = logging.getLogger("synscale")
 
@@ -16,7 +16,7 @@ KEYS = ("analysis",)
 def analyze_run(cfg: dict, fit_json: str, eval_json: str, quality_json: str, classes_json: str, out_json: str,
                 out_png: str | None = None, real_fit_json: str | None = None,
                 real_eval_json: str | None = None) -> dict:
-    from ..perclass import analyze, plot
+    from synscale.analysis.per_class import analyze, plot
 
     t0 = time.time()
     a = cfg["analysis"]

@@ -10,12 +10,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import config as C
-from ..integrity import check, record
-from ..io import atomic_path, read_json, write_json
-from ..logs import Progress
-from ..provenance import provenance
-from .common import load_classes, read_output, set_threads
+from synscale import config as C
+from synscale.data.integrity import check, record
+from synscale.io import atomic_path, read_json, write_json
+from synscale.logs import Progress
+from synscale.provenance import provenance
+from synscale.steps.common import load_classes, read_output, set_threads
 
 log = logging.getLogger("synscale")
 
@@ -46,8 +46,8 @@ def embedded_data(cfg: dict, train_shards: Sequence[str], incap_table: str, shar
     ``out_manifest``."""
     import pandas as pd
 
-    from ..shards import Sample, write_shard
-    from .common import read_images
+    from synscale.data.shards import Sample, write_shard
+    from synscale.steps.common import read_images
 
     t0 = time.time()
     data = read_images(train_shards, cfg)
@@ -78,7 +78,7 @@ def caption_block(cfg: dict, dataset: str, block: int, shards: Sequence[str], ou
     and the training jobs read the block's source shards through."""
     import pandas as pd
 
-    from ..shards import _corrupt, iter_samples
+    from synscale.data.shards import _corrupt, iter_samples
 
     check(shards, manifests)
     t0 = time.time()
@@ -133,7 +133,7 @@ def resume_path(out_ckpt: str | Path) -> Path:
 def train(cfg: dict, run: dict, scale: int, blocks: Sequence[str], twins: Sequence[str], out_ckpt: str,
           out_json: str, threads: int = 1, manifests: Sequence[str] = ()) -> dict:
     """CLIP on ``run``'s arm at ``scale`` captions, on clip.train.nodes x gpus processes."""
-    from ..launch import launch
+    from synscale.train.launch import launch
 
     check(twins, manifests)
     tc = cfg["clip"]["train"]
@@ -148,7 +148,7 @@ def train(cfg: dict, run: dict, scale: int, blocks: Sequence[str], twins: Sequen
 def train_parts(run: dict, scale: int, blocks: Sequence[str], twins: Sequence[str]):
     """(parts, captions) of an arm at a scale: per source shard of the blocks, the shard and where
     its twins start in the block's twin shard (its manifest's ``source_parts``)."""
-    from ..clip import block_parts
+    from synscale.clip.model import block_parts
 
     sources = []
     for p in blocks:
@@ -175,9 +175,9 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     """One process of a CLIP training job (``synscale.launch.worker``)."""
     import torch
 
-    from ..classifier import load_resume
-    from ..clip import build_model, make_pair_loader, pick_recipe, resume_identity, train_loop, transforms
-    from ..device import describe, job_device, place, resolve_dtype
+    from synscale.clip.model import build_model, make_pair_loader, pick_recipe, resume_identity, train_loop, transforms
+    from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.train.resume import load_resume
 
     cfg, run, scale = spec["config"], spec["run"], spec["scale"]
     tc = cfg["clip"]["train"]
@@ -225,7 +225,7 @@ def load_model(cfg: dict, ckpt: str):
     """(model, tokenizer, checkpoint meta) of a trained CLIP."""
     import torch
 
-    from ..clip import build_model
+    from synscale.clip.model import build_model
 
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     model, tokenizer = build_model(cfg["clip"]["model"])
@@ -248,8 +248,8 @@ def _probe_test(cfg: dict, name: str, spec: dict, tf, inputs: dict, batch: int, 
     """(loader of the test split, class names) of a probe dataset for zero-shot evaluation."""
     from torch.utils.data import DataLoader
 
-    from ..loader import ShardPart, make_loader
-    from ..probes import pil_transform, probe_kind, torchvision_split
+    from synscale.data.loader import ShardPart, make_loader
+    from synscale.measure.probes import pil_transform, probe_kind, torchvision_split
 
     key = f"probes.{name}"
     names = read_json(spec["classnames"]) if spec.get("classnames") else None
@@ -270,11 +270,11 @@ def evaluate(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str], ood
              probe_inputs: dict[str, list[str]], classes_json: str, out_json: str, manifests=()) -> dict:
     """Zero-shot top-1 and loss (B.3) on the val split, each OOD set and each probe dataset's test
     split; class text features averaged over clip.zero_shot.templates."""
-    from ..clip import class_weights, image_features, templates, transforms, zero_shot_scores
-    from ..device import describe, job_device, place, resolve_dtype
-    from ..loader import ShardPart, make_loader
-    from ..probes import probe_kind
-    from .evaluate import class_subset
+    from synscale.clip.model import class_weights, image_features, templates, transforms, zero_shot_scores
+    from synscale.data.loader import ShardPart, make_loader
+    from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.measure.probes import probe_kind
+    from synscale.steps.evaluate import class_subset
 
     check([ckpt, *val, *(p for ps in ood.values() for p in ps)], manifests)
     t0 = time.time()
@@ -333,8 +333,8 @@ def evaluate(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str], ood
 def fit(cfg: dict, arm: str, run: str, eval_jsons: Sequence[str], out_json: str, out_png: str | None = None) -> dict:
     """The power law of the zero-shot val loss against the captions trained on (Fig. 9), with the
     zero-shot error and the downstream average beside it; D_I is the smallest scale."""
-    from ..fit import fit_series
-    from .fit import _fit_or_none
+    from synscale.analysis.fit import fit_series
+    from synscale.steps.fit import _fit_or_none
 
     t0 = time.time()
     evals = sorted((read_output(p, cfg) for p in eval_jsons), key=lambda e: e["scale"])
@@ -358,7 +358,7 @@ def fit(cfg: dict, arm: str, run: str, eval_jsons: Sequence[str], out_json: str,
            "provenance": provenance(cfg, seeds={"bootstrap": boot}, wall_time_s=time.time() - t0)}
     write_json(out_json, out)
     if out_png:
-        from ..plots import scaling_plot
+        from synscale.report.plots import scaling_plot
 
         scaling_plot({**out, "run": f"CLIP, {arm}", "fit_scales": x,
                       "points": [{**p, "scale": p["captions"]} for p in points]}, out_png,

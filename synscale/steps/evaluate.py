@@ -7,11 +7,11 @@ import logging
 import time
 from pathlib import Path
 
-from .. import config as C
-from ..integrity import check
-from ..io import write_json
-from ..provenance import provenance
-from .common import IMAGE_KEYS, load_classes
+from synscale import config as C
+from synscale.data.integrity import check
+from synscale.io import write_json
+from synscale.provenance import provenance
+from synscale.steps.common import IMAGE_KEYS, load_classes
 
 log = logging.getLogger("synscale")
 
@@ -50,8 +50,15 @@ def run_probes(cfg: dict, model, amp, device, cc: dict, tf, probe_inputs: dict[s
     the shards an embedded or webdataset probe reads."""
     from torch.utils.data import DataLoader
 
-    from ..loader import ShardPart, make_loader
-    from ..probes import features, linear_probe, pil_transform, probe_kind, stratified_split, torchvision_split
+    from synscale.data.loader import ShardPart, make_loader
+    from synscale.measure.probes import (
+        features,
+        linear_probe,
+        pil_transform,
+        probe_kind,
+        stratified_split,
+        torchvision_split,
+    )
 
     d = cfg["data"]
     out = {}
@@ -89,11 +96,11 @@ def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: di
     ``manifests``: those covering the checkpoint and the real-data shards (checked first);
     ``probe_inputs``: the shards of the linear probes that read shards.
     Images stream through the loader at the classifier's evaluation crop, on the job's device."""
-    from .. import recipe as R
-    from ..classifier import load_checkpoint, predict, scores
-    from ..device import describe, job_device, place, resolve_dtype
-    from ..loader import ShardPart, eval_transform, make_loader
-    from ..probes import average
+    from synscale.config import recipes as R
+    from synscale.data.loader import ShardPart, eval_transform, make_loader
+    from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.measure.probes import average
+    from synscale.train.classifier import load_checkpoint, predict, scores
 
     check([ckpt, *val_shards, *(p for paths in ood.values() for p in paths)], manifests)
     t0 = time.time()

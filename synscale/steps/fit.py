@@ -7,10 +7,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import config as C
-from ..io import write_json
-from ..provenance import provenance
-from .common import read_output
+from synscale import config as C
+from synscale.io import write_json
+from synscale.provenance import provenance
+from synscale.steps.common import read_output
 
 log = logging.getLogger("synscale")
 
@@ -31,7 +31,7 @@ def _point(scale: int, evals: list[dict]) -> dict:
 def _fit_or_none(scales, values, d_i) -> dict | None:
     """The power law of a loss or an error rate (1 - top-1) over the scales; None where a value is
     not positive (an error of exactly 0 has no logarithm)."""
-    from ..fit import fit_power_law
+    from synscale.analysis.fit import fit_power_law
 
     if min(values) <= 0:
         return None
@@ -42,7 +42,7 @@ def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | Non
         out_png: str | None = None) -> dict:
     """``run``: name, model, guidance, prompt, fit_range and seed_runs of the run (rule params);
     ``eval_jsons``: its evaluations at every scale, and its seed variants' (each one observation)."""
-    from ..fit import fit_series, in_range, per_class_k
+    from synscale.analysis.fit import fit_series, in_range, per_class_k
 
     t0 = time.time()
     name = run["name"]
@@ -93,7 +93,7 @@ def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | Non
                                    wall_time_s=time.time() - t0)
     write_json(out_json, out)
     if out_png:
-        from ..plots import scaling_plot
+        from synscale.report.plots import scaling_plot
 
         scaling_plot(out, out_png)
     log.info("%s: k=%.3f -logL(D_I)=%.3f R2=%.3f", name, res["k"], res["neg_log_L_at_DI"], res["r2"])
@@ -109,7 +109,7 @@ def summarize(cfg: dict, fit_jsons: Sequence[str], families: dict, out_csv: str)
     run's synthetic-data quality; ``families``: model name -> T2I family."""
     import pandas as pd
 
-    from ..io import atomic_path
+    from synscale.io import atomic_path
 
     rows = []
     for p in fit_jsons:

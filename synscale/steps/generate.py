@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .. import config as C
-from ..logs import Progress
-from ..provenance import provenance
-from .common import IMAGE_KEYS, load_classes
+from synscale import config as C
+from synscale.logs import Progress
+from synscale.provenance import provenance
+from synscale.steps.common import IMAGE_KEYS, load_classes
 
 log = logging.getLogger("synscale")
 
@@ -31,7 +31,7 @@ def keys(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:
 def load_prompt_table(path: str | Path, n_classes: int):
     import pandas as pd
 
-    from ..prompts import check_table
+    from synscale.prompts.sets import check_table
 
     try:
         df = pd.read_parquet(path)
@@ -52,7 +52,7 @@ def is_block_table(path: str | Path) -> bool:
     except Exception as e:
         raise ValueError(f"{path}: unreadable parquet table ({e}); rebuild it with "
                          f"snakemake --forcerun {path}") from None
-    from .clip import BLOCK_COLUMNS
+    from synscale.steps.clip import BLOCK_COLUMNS
 
     return set(BLOCK_COLUMNS) <= names
 
@@ -61,7 +61,7 @@ def source_parts(block_table: str | Path, offsets: Sequence[int]) -> list[dict]:
     """Where each source shard's twins start in a twin shard: per source shard of the block, in
     order, its first sample, its sample count and the byte offset of that sample (so a training
     process reads one source shard's twins without reading the shard from its start)."""
-    from .clip import read_block
+    from synscale.steps.clip import read_block
 
     block = read_block(str(block_table))
     out = []
@@ -77,7 +77,7 @@ def twin_prompts(block_table: str | Path):
     (labels -1 where the dataset has no classes)."""
     import numpy as np
 
-    from .clip import read_block
+    from synscale.steps.clip import read_block
 
     block = read_block(str(block_table))
     return block["class_index"].to_numpy(np.int64), block["caption"].tolist(), block["key"].tolist()
@@ -88,8 +88,8 @@ def job_prompts(cfg: dict, run: str, shard: int | str, prompt_table, classes_jso
     if twins:
         labels, prompts, keys = twin_prompts(prompt_table)
         return labels, prompts, keys, 0
-    from ..generate import shard_labels, testset_labels
-    from ..prompts import pick_prompts
+    from synscale.prompts.sets import pick_prompts
+    from synscale.t2i.generate import shard_labels, testset_labels
 
     n_classes = len(load_classes(classes_json)["names"])
     table = load_prompt_table(prompt_table, n_classes)
@@ -102,8 +102,8 @@ def job_prompts(cfg: dict, run: str, shard: int | str, prompt_table, classes_jso
 
 
 def _pipeline(cfg: dict, run: str, pipe_dirs: Sequence[str]):
-    from ..device import job_device, place, resolve_dtype
-    from ..samplers import load_sampler
+    from synscale.device import job_device, place, resolve_dtype
+    from synscale.t2i.samplers import load_sampler
 
     model, _, _ = C.parse_name(run)
     m = cfg["models"][model]
@@ -121,9 +121,9 @@ def sample_part(rank: int, world: int, spec: dict) -> None:
     b % world == rank, each with its own seed, saved for the job process to assemble."""
     import numpy as np
 
-    from ..device import describe
-    from ..generate import sample_images
-    from ..io import atomic_path
+    from synscale.device import describe
+    from synscale.io import atomic_path
+    from synscale.t2i.generate import sample_images
 
     cfg, run, shard = spec["config"], spec["run"], spec["shard"]
     model, guidance, _ = C.parse_name(run)
@@ -150,7 +150,7 @@ def sample_on_processes(cfg: dict, run: str, shard, pipe_dirs, prompt_table, cla
     them in batch order: the same images as one process would sample."""
     import numpy as np
 
-    from ..launch import launch
+    from synscale.train.launch import launch
 
     spec = {"entry": "synscale.steps.generate:sample_part", "config": cfg, "run": run, "shard": shard,
             "pipe_dirs": list(pipe_dirs), "prompts": str(prompt_table), "classes": str(classes_json),
@@ -180,10 +180,10 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
     ``prompt_table`` is a caption dataset's block (``synscale.steps.clip``) and the shard holds one
     image per caption, in its order and under its key. ``gpus``: processes sampling the images
     (each a share of the batches, with the same per-batch seeds)."""
-    from ..device import describe
-    from ..generate import generate_set
-    from ..samplers import pipeline_dirs
-    from ..shards import write_manifest
+    from synscale.data.shards import write_manifest
+    from synscale.device import describe
+    from synscale.t2i.generate import generate_set
+    from synscale.t2i.samplers import pipeline_dirs
 
     inject_failure(run, shard)
     t0 = time.time()

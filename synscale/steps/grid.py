@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ..io import atomic_path, write_json
-from ..provenance import provenance
-from .common import read_output
+from synscale.io import atomic_path, write_json
+from synscale.provenance import provenance
+from synscale.steps.common import read_output
 
 log = logging.getLogger("synscale")
 
@@ -19,7 +19,7 @@ def summarize(cfg: dict, runs: dict, quality_jsons: Sequence[str], out_csv: str,
               out_png: str | None = None) -> dict:
     """``runs``: run name -> model, family, guidance, prompt (rule params); ``quality_jsons``: the
     runs' quality JSONs, named ``<run>.json``."""
-    from ..grid import correlations, grid_plot, summary_table
+    from synscale.analysis.guidance_sweep import correlations, grid_plot, summary_table
 
     t0 = time.time()
     by_name = {Path(p).stem: p for p in quality_jsons}

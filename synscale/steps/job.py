@@ -60,8 +60,8 @@ def from_snakemake(smk, lists: Iterable[str] = ()) -> Job:
 def run(smk, step: Callable[[Job], Any], lists: Iterable[str] = ()) -> Any:
     """Run ``step`` as the job of a Snakemake rule: log to the rule's log file (progress, and on
     failure the traceback), with torch using the job's threads."""
-    from ..logs import setup
-    from .common import set_threads
+    from synscale.logs import setup
+    from synscale.steps.common import set_threads
 
     setup(smk.log[0] if smk.log else None)
     try:

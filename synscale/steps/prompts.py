@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ..io import atomic_path, write_json
-from ..provenance import provenance
-from .common import load_classes
+from synscale.io import atomic_path, write_json
+from synscale.provenance import provenance
+from synscale.steps.common import load_classes
 
 log = logging.getLogger("synscale")
 
@@ -36,7 +36,7 @@ def build_prompts(cfg: dict, prompt_set: str, classes_json: str | Path, inputs: 
                   out_parquet: str | Path, out_json: str | Path) -> dict:
     """One prompt table. ``inputs``: for incap, the per-shard caption tables (a BLIP-2 captioner) or
     the real train shards (the embedded image_stats captioner); unused by the other sets."""
-    from ..prompts import build_prompt_set
+    from synscale.prompts.sets import build_prompt_set
 
     t0 = time.time()
     classes = load_classes(classes_json)
@@ -58,7 +58,7 @@ def caption_shards(cfg: dict, shards: Sequence[str | Path], out_parquet: str | P
     loaded once; one table for the chunk, in shard order."""
     import pandas as pd
 
-    from ..captioners import caption_shard, load_captioner
+    from synscale.prompts.captioners import caption_shard, load_captioner
 
     t0 = time.time()
     captioner = load_captioner(cfg)

@@ -7,12 +7,12 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from .. import config as C
-from ..integrity import check
-from ..io import atomic_path, write_json
-from ..provenance import provenance
-from .common import load_classes
-from .reference import MODEL_KEYS, load_reference, reference_loader
+from synscale import config as C
+from synscale.data.integrity import check
+from synscale.io import atomic_path, write_json
+from synscale.provenance import provenance
+from synscale.steps.common import load_classes
+from synscale.steps.reference import MODEL_KEYS, load_reference, reference_loader
 
 if TYPE_CHECKING:  # torch is imported where it is used: the workflow imports this module to parse
     import torch
@@ -29,8 +29,8 @@ def fid_features(cfg: dict, model, device, amp, loader) -> tuple[torch.Tensor, t
     weights (``quality.fid.inception_weights``), else the reference classifier's pre-logit features."""
     import torch
 
-    from ..classifier import predict
-    from ..perceptual import inception_extractor
+    from synscale.measure.perceptual import inception_extractor
+    from synscale.train.classifier import predict
 
     weights = cfg["quality"]["fid"]["inception_weights"]
     if not weights:
@@ -45,7 +45,7 @@ def fid_features(cfg: dict, model, device, amp, loader) -> tuple[torch.Tensor, t
 
 
 def spaces(cfg: dict, lpips: bool = True) -> dict:
-    from ..perceptual import fid_space, lpips_space
+    from synscale.measure.perceptual import fid_space, lpips_space
 
     q, arch = cfg["quality"], cfg["reference_classifier"]["arch"]
     out = {"fid_feature_space": fid_space(q["fid"]["inception_weights"], arch)}
@@ -75,11 +75,11 @@ def quality(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt, out_js
     """``manifests``: the test set's manifest and the reference classifier's (when trained here)."""
     import torch
 
-    from ..classifier import predict
-    from ..device import describe
-    from ..loader import eval_transform
-    from ..perceptual import ReferenceLPIPS, class_batches, fid, lpips, pairwise, torchmetrics_lpips
-    from ..quality import measure
+    from synscale.data.loader import eval_transform
+    from synscale.device import describe
+    from synscale.measure.perceptual import ReferenceLPIPS, class_batches, fid, lpips, pairwise, torchmetrics_lpips
+    from synscale.measure.quality import measure
+    from synscale.train.classifier import predict
 
     check([testset, ref_ckpt], manifests)
     t0 = time.time()

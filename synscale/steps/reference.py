@@ -6,12 +6,12 @@ import logging
 import time
 from pathlib import Path
 
-from .. import config as C
-from ..integrity import check, record
-from ..io import write_json
-from ..logs import Progress
-from ..provenance import provenance
-from .common import IMAGE_KEYS, load_classes
+from synscale import config as C
+from synscale.data.integrity import check, record
+from synscale.io import write_json
+from synscale.logs import Progress
+from synscale.provenance import provenance
+from synscale.steps.common import IMAGE_KEYS, load_classes
 
 log = logging.getLogger("synscale")
 
@@ -24,8 +24,7 @@ MODEL_KEYS = (*IMAGE_KEYS, *(f"reference_classifier.{k}" for k in (
 def recipe(rc: dict):
     """The reference classifier's recipe: the classifiers' training code with AdamW, softmax
     cross-entropy, 5% warm-up and cosine decay over ``steps``, on one process."""
-    from .. import recipe as R
-
+    from synscale.config import recipes as R
     cc = {"batch_size": rc["batch_size"], "max_device_batch": rc["batch_size"], "nodes": 1, "gpus": 1,
           "optimizer": {"name": "adamw", "betas": [0.9, 0.999], "eps": 1e-8}, "lr": rc["lr"],
           "weight_decay": rc["weight_decay"], "warmup_lr": 1e-6, "min_lr": 0.0, "loss": "ce",
@@ -34,7 +33,7 @@ def recipe(rc: dict):
 
 
 def reference_loader(cfg: dict, shards, device):
-    from ..loader import ShardPart, eval_transform, make_loader
+    from synscale.data.loader import ShardPart, eval_transform, make_loader
 
     rc, d = cfg["reference_classifier"], cfg["data"]
     return make_loader([ShardPart(str(p)) for p in shards], rc["batch_size"], d["image_size"], d["channels"],
@@ -44,9 +43,9 @@ def reference_loader(cfg: dict, shards, device):
 
 def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt, out_metrics,
                     manifests=()) -> dict:
-    from ..classifier import build_model, predict, save_checkpoint, scores, train_loop
-    from ..device import describe, job_device, place, resolve_dtype
-    from ..loader import ShardPart, make_loader, train_transform
+    from synscale.data.loader import ShardPart, make_loader, train_transform
+    from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.train.classifier import build_model, predict, save_checkpoint, scores, train_loop
 
     check([*train_shards, *val_shards], manifests)
     t0 = time.time()
@@ -77,8 +76,8 @@ def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt,
 
 def load_reference(cfg: dict, ckpt, n_classes: int):
     """(model on the job's device, device, autocast dtype)."""
-    from ..classifier import load_checkpoint
-    from ..device import job_device, place, resolve_dtype
+    from synscale.device import job_device, place, resolve_dtype
+    from synscale.train.classifier import load_checkpoint
 
     rc = cfg["reference_classifier"]
     device = job_device()

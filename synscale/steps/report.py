@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..io import atomic_path
-from .common import load_classes, read_output
+from synscale.io import atomic_path
+from synscale.steps.common import load_classes, read_output
 
 log = logging.getLogger("synscale")
 
@@ -18,7 +18,14 @@ def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], 
             out: dict[str, str], paper_table: str | None = None) -> dict:
     """``runs``: run name -> model, guidance, prompt, and the names of its fit / last evaluation /
     quality JSON among the inputs (rule params)."""
-    from ..report import ood_scaling, quality_plane, scaling_curves, summary_rows, summary_table, table_html
+    from synscale.report.figures import (
+        ood_scaling,
+        quality_plane,
+        scaling_curves,
+        summary_rows,
+        summary_table,
+        table_html,
+    )
 
     loaded = {p: read_output(p, cfg) for p in [*fit_jsons, *eval_jsons, *quality_jsons]}
     table = {}
@@ -41,8 +48,8 @@ def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], 
 
 
 def samples(cfg: dict, run: str, testset: str, classes_json: str, out_png: str) -> None:
-    from ..report import sample_grid
-    from ..shards import read_shard
+    from synscale.data.shards import read_shard
+    from synscale.report.figures import sample_grid
 
     d = cfg["data"]
     data = read_shard(testset, size=d["image_size"], channels=d["channels"])

@@ -16,12 +16,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import config as C
-from ..integrity import check
-from ..io import atomic_path, write_json
-from ..logs import Progress
-from ..provenance import provenance
-from .common import IMAGE_KEYS, load_classes, read_images
+from synscale import config as C
+from synscale.data.integrity import check
+from synscale.io import atomic_path, write_json
+from synscale.logs import Progress
+from synscale.provenance import provenance
+from synscale.steps.common import IMAGE_KEYS, load_classes, read_images
 
 log = logging.getLogger("synscale")
 
@@ -37,7 +37,7 @@ def _progress(model: str):
 
 # each trainer returns (training statistics, a function saving the trained pipeline(s) into a directory)
 def _train_latent_diffusion(cfg, tc, images, caps, seed, progress):
-    from ..t2i import build_latent_diffusion, train_unet, train_vae
+    from synscale.t2i.latent_diffusion import build_latent_diffusion, train_unet, train_vae
 
     pipe = build_latent_diffusion(tc["arch"], tc["text_encoder"], tc["max_length"],
                                   cfg["data"]["channels"], cfg["data"]["image_size"], seed)
@@ -54,7 +54,7 @@ def _train_latent_diffusion(cfg, tc, images, caps, seed, progress):
 
 
 def _train_pixel_cascade(cfg, tc, images, caps, seed, progress):
-    from ..t2i_if import build_cascade, save_cascade, train_cascade
+    from synscale.t2i.pixel_cascade import build_cascade, save_cascade, train_cascade
 
     s1, s2 = build_cascade(tc["arch"], tc["text_encoder"], cfg["data"]["channels"], tc["base_size"],
                            cfg["data"]["image_size"], seed)
@@ -63,7 +63,7 @@ def _train_pixel_cascade(cfg, tc, images, caps, seed, progress):
 
 
 def _train_masked_token(cfg, tc, images, caps, seed, progress):
-    from ..t2i_amused import build_amused, save_amused, train_amused
+    from synscale.t2i.masked_token import build_amused, save_amused, train_amused
 
     pipe = build_amused(tc["arch"], cfg["data"]["channels"], cfg["data"]["image_size"], seed)
     stats = train_amused(pipe, images, caps, tc, seed, progress=progress)
@@ -77,9 +77,9 @@ TRAINERS = {"latent_diffusion": _train_latent_diffusion, "pixel_cascade": _train
 def train_t2i(cfg: dict, model: str, train_shards: Sequence[str | Path], classes_json: str | Path,
               out_dir: str | Path, manifests: Sequence[str | Path] = ()) -> dict:
     """Train the embedded default's tiny model ``model`` (of its family) and save it."""
-    from ..image_stats import caption_images
-    from ..prompts import clip_templates
-    from ..t2i import training_captions
+    from synscale.prompts.sets import clip_templates
+    from synscale.prompts.statistics_captioner import caption_images
+    from synscale.t2i.tiny import training_captions
 
     check(train_shards, manifests)
     t0 = time.time()

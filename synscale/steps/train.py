@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .. import config as C
-from ..integrity import check, record
-from ..io import read_json, write_json
-from ..logs import Progress
-from ..provenance import provenance
-from .common import IMAGE_KEYS, load_classes, set_threads
+from synscale import config as C
+from synscale.data.integrity import check, record
+from synscale.io import read_json, write_json
+from synscale.logs import Progress
+from synscale.provenance import provenance
+from synscale.steps.common import IMAGE_KEYS, load_classes, set_threads
 
 log = logging.getLogger("synscale")
 
@@ -39,7 +39,7 @@ def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path]
                    manifests: Sequence[str | Path] = (), run_classifier: dict | None = None) -> dict:
     """``manifests``: the manifests covering ``shards`` (checked before training);
     ``run_classifier``: the run's own classifier (``runs[].classifier``: arch, kwargs)."""
-    from ..launch import launch
+    from synscale.train.launch import launch
 
     check(shards, manifests)
     cc = C.run_classifier(cfg["classifier"], run_classifier)
@@ -52,10 +52,11 @@ def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path]
 
 def train_job(rank: int, world: int, spec: dict) -> None:
     """One process of a training job (``synscale.launch.worker``)."""
-    from .. import recipe as R
-    from ..classifier import build_model, load_resume, resume_identity, save_checkpoint, train_loop
-    from ..device import describe, job_device, place, resolve_dtype
-    from ..loader import make_loader, manifest_index, prefix_parts, split_parts, train_transform
+    from synscale.config import recipes as R
+    from synscale.data.loader import make_loader, manifest_index, prefix_parts, split_parts, train_transform
+    from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.train.classifier import build_model, resume_identity, save_checkpoint, train_loop
+    from synscale.train.resume import load_resume
 
     cfg, cc, run, scale = spec["config"], spec["classifier"], spec["run"], spec["scale"]
     set_threads(spec["threads"])
