@@ -124,3 +124,13 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
                 break
             h.update(b)
     return h.hexdigest()
+
+
+def save_figure(fig, final: str | os.PathLike, dpi: float | None = None) -> None:
+    """Save a matplotlib figure as PNG atomically (never a half-written image under the final
+    name) and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(final) as tmp:
+        fig.savefig(tmp, format="png", **({"dpi": dpi} if dpi else {}))
+    plt.close(fig)

@@ -174,3 +174,11 @@ def fit_series(scales, values, reference_scale: float, n_boot: int = 2000, seed:
     out.update(bootstrap_power_law(scales, values, reference_scale, n_boot=n_boot, seed=seed))
     out["broken"] = broken_power_law(scales, values, reference_scale, n_boot=max(200, n_boot // 2), seed=seed)
     return out
+
+
+def fit_or_none(scales, values, d_i) -> dict | None:
+    """The power law of a loss or an error rate (1 - top-1) over the scales; None where a value is
+    not positive (an error of exactly 0 has no logarithm)."""
+    if min(values) <= 0:
+        return None
+    return fit_power_law(scales, values, d_i)

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from synscale.io import atomic_path
+from synscale.io import save_figure
 
 COLUMNS = ("run", "model", "family", "guidance", "prompt", "recognizability", "diversity", "accuracy", "n_images")
 OPTIONAL = ("fid", "lpips")  # where the quality JSONs hold them
@@ -92,6 +92,4 @@ def grid_plot(df, out_png: str | Path, feature_space: str = "reference classifie
         row[0].legend(fontsize=7, title="prompt set", title_fontsize=7)
     fig.suptitle(f"Guidance sweep per T2I family (features: {feature_space})", fontsize=10)
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from synscale.io import atomic_path
+from synscale.io import save_figure
 
 METRICS = ("recognizability", "diversity", "fid", "lpips")
 GROUPS = ("poor", "easy", "scaling")
@@ -163,6 +163,4 @@ def plot(analysis: dict, out_png: str | Path) -> None:
         a.grid(True, alpha=0.3)
     fig.suptitle(f"{analysis['run']}: per-class analysis", fontsize=10)
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from synscale.io import atomic_path
+from synscale.io import save_figure
 
 SUMMARY_COLUMNS = ("run", "model", "guidance", "prompt", "scales", "k", "k_ci_low", "k_ci_high", "k_boot_low",
                    "k_boot_high", "neg_log_L_at_DI", "r2", "knee_scale", "largest_scale", "val_top1_at_largest",
@@ -42,11 +42,8 @@ def tidy_log_axes(ax) -> None:
 
 
 def _save(fig, out_png) -> None:
-    plt = _plt()
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)
 
 
 def summary_rows(runs: dict[str, dict]) -> list[dict]:
@@ -144,9 +141,7 @@ def quality_plane(df, out_png) -> None:
     space = d["fid_feature_space"].dropna().unique()
     fig.suptitle("quality of the synthetic test sets" + (f" (FID features: {space[0]})" if len(space) else ""),
                  fontsize=9)
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)
 
 
 def ood_scaling(fits: Sequence[dict], out_png) -> None:

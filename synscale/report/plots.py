@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synscale.io import atomic_path
+from synscale.io import save_figure
 
 
 def scaling_plot(fit: dict, out_png: str | Path, xlabel: str = "training images D",
@@ -40,6 +40,4 @@ def scaling_plot(fit: dict, out_png: str | Path, xlabel: str = "training images 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png)

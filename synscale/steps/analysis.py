@@ -10,8 +10,6 @@ from synscale.steps.common import load_classes, read_output
 
 log = logging.getLogger("synscale")
 
-KEYS = ("analysis",)
-
 
 def analyze_run(cfg: dict, fit_json: str, eval_json: str, quality_json: str, classes_json: str, out_json: str,
                 out_png: str | None = None, real_fit_json: str | None = None,
@@ -36,7 +34,7 @@ def analyze_run(cfg: dict, fit_json: str, eval_json: str, quality_json: str, cla
     return res
 
 
-def main(job) -> dict:
+def analysis(job) -> dict:
     real_fit, real_eval = job.input.get("real_fit"), job.input.get("real_eval")
     return analyze_run(job.config, job.input["fit"], job.input["last_eval"], job.input["quality"],
                        job.input["classes"], job.output["json"], job.output["png"], real_fit, real_eval)

@@ -10,33 +10,20 @@ from typing import Sequence
 
 import numpy as np
 
-from synscale import config as C
+from synscale.clip.captions import BLOCK_COLUMNS, embedded_shards, read_block, train_parts  # noqa: F401
 from synscale.data.integrity import check, record
 from synscale.io import atomic_path, read_json, write_json
 from synscale.logs import Progress
 from synscale.provenance import provenance
+from synscale.seeds import seed_for
 from synscale.steps.common import load_classes, read_output, set_threads
+from synscale.steps.keys import OOD_PREFIX, PROBE_PREFIX
+from synscale.train.resume import resume_path
 
 log = logging.getLogger("synscale")
 
-DATA_KEYS = ("seed", "data.image_size", "data.channels")
-# what shapes a CLIP run (not its SLURM runtime request, clip.train.minutes_per_1m_samples)
-TRAIN_KEYS = ("seed", "clip.model", *(f"clip.train.{k}" for k in (
-    "epochs", "recipes", "amp", "nodes", "gpus", "max_device_batch", "workers", "shuffle_buffer", "checkpoint_every")))
-EVAL_KEYS = ("seed", "clip.model", "clip.zero_shot", "clip.train.amp", "clip.train.workers", "data.ood",
-             "probes")
-FIT_KEYS = ("seed", "fit.min_points")
-BLOCK_COLUMNS = ["key", "caption", "class_index", "shard"]
-OOD_PREFIX = "ood_"
-PROBE_PREFIX = "probe_"
-
 
 # --------------------------------------------------------------------------- caption data
-
-
-def embedded_shards(out_dir: str | Path, n: int, shard_size: int) -> list[str]:
-    """The shards of an embedded caption dataset of ``n`` captions (the rule declares the same)."""
-    return [str(Path(out_dir) / f"shard-{i:05d}.tar") for i in range(-(-n // shard_size))]
 
 
 def embedded_data(cfg: dict, train_shards: Sequence[str], incap_table: str, shard_size: int,
@@ -109,28 +96,10 @@ def caption_block(cfg: dict, dataset: str, block: int, shards: Sequence[str], ou
     return info
 
 
-def read_block(path: str) -> "pd.DataFrame":  # noqa: F821
-    import pandas as pd
-
-    try:
-        df = pd.read_parquet(path)
-    except Exception as e:
-        raise ValueError(f"{path}: unreadable caption table ({e}); rebuild it with "
-                         f"snakemake --forcerun {path}") from None
-    missing = [c for c in BLOCK_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: caption table lacks {missing}; rebuild it with snakemake --forcerun {path}")
-    return df
-
-
 # --------------------------------------------------------------------------- training
 
 
-def resume_path(out_ckpt: str | Path) -> Path:
-    return Path(str(out_ckpt) + ".resume")
-
-
-def train(cfg: dict, run: dict, scale: int, blocks: Sequence[str], twins: Sequence[str], out_ckpt: str,
+def train_arm(cfg: dict, run: dict, scale: int, blocks: Sequence[str], twins: Sequence[str], out_ckpt: str,
           out_json: str, threads: int = 1, manifests: Sequence[str] = ()) -> dict:
     """CLIP on ``run``'s arm at ``scale`` captions, on clip.train.nodes x gpus processes."""
     from synscale.train.launch import launch
@@ -143,32 +112,6 @@ def train(cfg: dict, run: dict, scale: int, blocks: Sequence[str], twins: Sequen
             "out_json": str(out_json), "threads": per_proc}
     launch(spec, str(out_ckpt) + ".job.json", tc["nodes"], tc["gpus"], per_proc)
     return read_json(out_json)
-
-
-def train_parts(run: dict, scale: int, blocks: Sequence[str], twins: Sequence[str]):
-    """(parts, captions) of an arm at a scale: per source shard of the blocks, the shard and where
-    its twins start in the block's twin shard (its manifest's ``source_parts``)."""
-    from synscale.clip.model import block_parts
-
-    sources = []
-    for p in blocks:
-        t = read_block(p)
-        sources.append(list(t.groupby("shard", sort=False).size().items()))
-    syn = list(twins) if run["arm"] != "real" else None
-    offsets = None
-    if syn is not None:
-        if len(syn) != len(sources):
-            raise ValueError(f"{run['name']}: {len(syn)} twin shards for {len(sources)} caption blocks")
-        offsets = []
-        for b, t in enumerate(syn):
-            man = read_json(Path(t).with_suffix(".json"))
-            got = [(s["source"], s["count"]) for s in man.get("source_parts", [])]
-            if got != [(str(s), int(c)) for s, c in sources[b]]:
-                raise ValueError(f"{t}: its twins do not follow the captions of {blocks[b]} shard by shard; rebuild it "
-                                 f"with snakemake --forcerun {t}")
-            offsets.append([s["offset"] for s in man["source_parts"]])
-    parts = block_parts(sources, scale, run["arm"] != "syn", syn, offsets)
-    return parts, sum(p.take for p in parts)
 
 
 def train_job(rank: int, world: int, spec: dict) -> None:
@@ -193,7 +136,7 @@ def train_job(rank: int, world: int, spec: dict) -> None:
         raise RuntimeError(f"{world} processes started, but clip.train.nodes x gpus = {recipe.world}")
     device = job_device()
     amp = resolve_dtype(tc["amp"], device)
-    seed = C.seed_for(cfg["seed"], "clip", run["name"], scale)
+    seed = seed_for(cfg["seed"], "clip", run["name"], scale)
     model, tokenizer = build_model(cfg["clip"]["model"], seed=seed)
     model = place(model, device)
     resume = resume_path(spec["out_ckpt"])
@@ -266,15 +209,15 @@ def _probe_test(cfg: dict, name: str, spec: dict, tf, inputs: dict, batch: int, 
     return DataLoader(ds, batch_size=batch, num_workers=workers), [str(n).replace("_", " ") for n in names]
 
 
-def evaluate(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str], ood: dict[str, list[str]],
+def zero_shot_eval(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str], ood: dict[str, list[str]],
              probe_inputs: dict[str, list[str]], classes_json: str, out_json: str, manifests=()) -> dict:
     """Zero-shot top-1 and loss (B.3) on the val split, each OOD set and each probe dataset's test
     split; class text features averaged over clip.zero_shot.templates."""
     from synscale.clip.model import class_weights, image_features, templates, transforms, zero_shot_scores
     from synscale.data.loader import ShardPart, make_loader
     from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.measure.ood import class_subset
     from synscale.measure.probes import probe_kind
-    from synscale.steps.evaluate import class_subset
 
     check([ckpt, *val, *(p for ps in ood.values() for p in ps)], manifests)
     t0 = time.time()
@@ -330,11 +273,11 @@ def evaluate(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str], ood
 # --------------------------------------------------------------------------- fits and tables
 
 
-def fit(cfg: dict, arm: str, run: str, eval_jsons: Sequence[str], out_json: str, out_png: str | None = None) -> dict:
+def fit_arm(cfg: dict, arm: str, run: str, eval_jsons: Sequence[str], out_json: str,
+            out_png: str | None = None) -> dict:
     """The power law of the zero-shot val loss against the captions trained on (Fig. 9), with the
     zero-shot error and the downstream average beside it; D_I is the smallest scale."""
-    from synscale.analysis.fit import fit_series
-    from synscale.steps.fit import _fit_or_none
+    from synscale.analysis.fit import fit_or_none, fit_series
 
     t0 = time.time()
     evals = sorted((read_output(p, cfg) for p in eval_jsons), key=lambda e: e["scale"])
@@ -343,7 +286,7 @@ def fit(cfg: dict, arm: str, run: str, eval_jsons: Sequence[str], out_json: str,
                          "add scales to clip.study.scales")
     x = [e["captions"] for e in evals]
     d_i = min(x)
-    boot = C.seed_for(cfg["seed"], "clip-fit", run)
+    boot = seed_for(cfg["seed"], "clip-fit", run)
     res = fit_series(x, [e["val"]["loss"] for e in evals], d_i, seed=boot)
     points = [{"scale": e["scale"], "captions": e["captions"], "val_loss": e["val"]["loss"],
                "val_top1": e["val"]["top1"],
@@ -352,7 +295,7 @@ def fit(cfg: dict, arm: str, run: str, eval_jsons: Sequence[str], out_json: str,
                "probes": {k: v["top1"] for k, v in e["probes"].items()}} for e in evals]
     out = {"arm": arm, "run": run, "metric": "zero-shot val loss, learned temperature", "x": "captions",
            "reference_scale_D_I": d_i, **res,
-           "val_error_fit": _fit_or_none(x, [1 - e["val"]["top1"] for e in evals], d_i),
+           "val_error_fit": fit_or_none(x, [1 - e["val"]["top1"] for e in evals], d_i),
            "loss_falls_with_scale": bool(all(a["val_loss"] > b["val_loss"] for a, b in zip(points, points[1:]))),
            "points": points,
            "provenance": provenance(cfg, seeds={"bootstrap": boot}, wall_time_s=time.time() - t0)}
@@ -370,14 +313,12 @@ def fit(cfg: dict, arm: str, run: str, eval_jsons: Sequence[str], out_json: str,
 SUMMARY_COLUMNS = ("arm", "scale", "captions", "val_loss", "val_top1", "downstream_average", "tau")
 
 
-def summary(cfg: dict, fits: dict[str, str], out_csv: str, out_json: str, out_png: str) -> dict:
+def summarize(cfg: dict, fits: dict[str, str], out_csv: str, out_json: str, out_png: str) -> dict:
     """Table 1 / A12: per arm and scale the zero-shot val loss and top-1 and the downstream average;
     per arm k with its CIs; Fig. 9 (loss vs captions, every arm) and Fig. A14 (downstream average)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
+
+    from synscale.report.clip_figures import clip_summary_figure
 
     t0 = time.time()
     rows, arms = [], {}
@@ -390,35 +331,17 @@ def summary(cfg: dict, fits: dict[str, str], out_csv: str, out_json: str, out_pn
     df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for arm, g in df.groupby("arm", sort=False):
-        axes[0].plot(g["captions"], g["val_loss"], "o-", label=f"{arm} (k={arms[arm]['k']:.3f})")
-        axes[1].plot(g["captions"], g["downstream_average"], "o-", label=arm)
-    for ax, ylab, title in ((axes[0], "zero-shot val loss", "Fig. 9: zero-shot loss"),
-                            (axes[1], "zero-shot top-1, downstream average", "Fig. A14: downstream average")):
-        ax.set_xscale("log")
-        ax.set_xlabel("captions")
-        ax.set_ylabel(ylab)
-        ax.set_title(title)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set_yscale("log")
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    clip_summary_figure(df, arms, out_png)
     out = {"arms": arms, "rows": rows, "provenance": provenance(cfg, wall_time_s=time.time() - t0)}
     write_json(out_json, out)
     return out
 
 
-def cfg_sweep(cfg: dict, evals: dict[str, str], out_csv: str, out_png: str) -> list[dict]:
+def sweep_table(cfg: dict, evals: dict[str, str], out_csv: str, out_png: str) -> list[dict]:
     """Table A11: zero-shot val top-1 and loss and the downstream average per guidance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
+
+    from synscale.report.clip_figures import cfg_sweep_figure
 
     rows = []
     for guidance, path in evals.items():
@@ -428,55 +351,45 @@ def cfg_sweep(cfg: dict, evals: dict[str, str], out_csv: str, out_png: str) -> l
     df = pd.DataFrame(rows).sort_values("guidance")
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(df["guidance"], df["val_top1"], "o-", label="val")
-    ax.plot(df["guidance"], df["downstream_average"], "s--", label="downstream average")
-    ax.set_xlabel("guidance (CFG)")
-    ax.set_ylabel("zero-shot top-1")
-    ax.set_title("Table A11: CFG sweep, synthetic captions")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    cfg_sweep_figure(df, out_png)
     return rows
 
 
 # --------------------------------------------------------------------------- rule entry points
 
 
-def main_data(job) -> dict:
+def clip_data_embedded(job) -> dict:
     return embedded_data(job.config, job.input["train"], job.input["incap"], int(job.params["shard_size"]),
                          job.output["info"])
 
 
-def main_block(job) -> dict:
+def clip_captions(job) -> dict:
     return caption_block(job.config, job.params["dataset"], int(job.params["block"]), job.input["shards"],
                          job.output["table"], job.output["info"], job.input["manifests"])
 
 
-def main_train(job) -> dict:
-    return train(job.config, job.params["run"], int(job.params["scale"]), job.input["blocks"], job.input["twins"],
+def train_clip(job) -> dict:
+    return train_arm(job.config, job.params["run"], int(job.params["scale"]), job.input["blocks"], job.input["twins"],
                  job.output["model"], job.output["info"], threads=job.threads, manifests=job.input["manifests"])
 
 
-def main_evaluate(job) -> dict:
+def evaluate_clip(job) -> dict:
     ood = {k[len(OOD_PREFIX):]: v for k, v in job.input.items() if k.startswith(OOD_PREFIX)}
     probes = {k[len(PROBE_PREFIX):]: v for k, v in job.input.items() if k.startswith(PROBE_PREFIX)}
-    return evaluate(job.config, job.params["run"], int(job.params["scale"]), job.input["model"], job.input["val"],
+    return zero_shot_eval(job.config, job.params["run"], int(job.params["scale"]), job.input["model"], job.input["val"],
                     ood, probes, job.input["classes"], job.output["out"], job.input["manifests"])
 
 
-def main_fit(job) -> dict:
-    return fit(job.config, job.params["arm"], job.params["run"], job.input["evals"], job.output["json"],
+def fit_clip(job) -> dict:
+    return fit_arm(job.config, job.params["arm"], job.params["run"], job.input["evals"], job.output["json"],
                job.output["png"])
 
 
-def main_summary(job) -> dict:
-    return summary(job.config, dict(zip(job.params["arms"], job.input["fits"])), job.output["csv"],
+def clip_summary(job) -> dict:
+    return summarize(job.config, dict(zip(job.params["arms"], job.input["fits"])), job.output["csv"],
                    job.output["json"], job.output["png"])
 
 
-def main_sweep(job) -> list[dict]:
-    return cfg_sweep(job.config, dict(zip(job.params["guidance"], job.input["evals"])), job.output["csv"],
+def clip_cfg_sweep(job) -> list[dict]:
+    return sweep_table(job.config, dict(zip(job.params["guidance"], job.input["evals"])), job.output["csv"],
                      job.output["png"])

@@ -34,8 +34,7 @@ def read_images(paths: Sequence[str | Path], cfg: dict, limit: int | None = None
     return read_shards(list(paths), limit=limit, size=cfg["data"]["image_size"], channels=cfg["data"]["channels"])
 
 
-# the config keys every step that reads images depends on
-IMAGE_KEYS = ("data.image_size", "data.channels")
+
 
 
 def read_output(path: str | Path, cfg: dict) -> dict:

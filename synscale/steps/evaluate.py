@@ -5,44 +5,17 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from synscale import config as C
 from synscale.data.integrity import check
 from synscale.io import write_json
+from synscale.measure.ood import class_subset
 from synscale.provenance import provenance
-from synscale.steps.common import IMAGE_KEYS, load_classes
+from synscale.seeds import seed_for
+from synscale.steps.common import load_classes
+from synscale.steps.keys import OOD_PREFIX, PROBE_PREFIX
 
 log = logging.getLogger("synscale")
-
-KEYS = ("seed", *IMAGE_KEYS, "data.ood", "probes", *(f"classifier.{k}" for k in (
-    "arch", "kwargs", "dropout", "drop_path", "input_size", "eval_crop_pct", "eval_batch_size", "amp", "workers")))
-OOD_PREFIX = "ood_"
-PROBE_PREFIX = "probe_"
-
-
-def class_subset(spec, n_classes: int, key: str) -> list[int] | None:
-    """The label indices an OOD set covers: None (all), a list, a file of indices (one per line),
-    or ``timm:imagenet_a`` / ``timm:imagenet_r`` (the index lists timm ships)."""
-    if spec is None:
-        return None
-    if isinstance(spec, str):
-        if spec in C.TIMM_SUBSETS:
-            import timm.data
-
-            path = Path(timm.data.__file__).parent / "_info" / C.TIMM_SUBSETS[spec]
-        else:
-            path = Path(spec)
-        try:
-            spec = [int(line) for line in path.read_text().split()]
-        except FileNotFoundError:
-            raise FileNotFoundError(f"config key '{key}' = {str(path)!r}: file not found") from None
-        except ValueError:
-            raise ValueError(f"config key '{key}': {path} must hold one integer label index per line") from None
-    bad = [i for i in spec if not 0 <= i < n_classes]
-    if bad:
-        raise ValueError(f"config key '{key}': label indices {bad[:5]} are outside the {n_classes} classes")
-    return sorted(set(spec))
 
 
 def run_probes(cfg: dict, model, amp, device, cc: dict, tf, probe_inputs: dict[str, list[str]]) -> dict:
@@ -73,7 +46,7 @@ def run_probes(cfg: dict, model, amp, device, cc: dict, tf, probe_inputs: dict[s
         kind = probe_kind(spec)
         if kind == "embedded":
             f, y = features(model, shards(probe_inputs[name]), amp)
-            tr, te = stratified_split(y, spec["train_fraction"], C.seed_for(cfg["seed"], "probe", name))
+            tr, te = stratified_split(y, spec["train_fraction"], seed_for(cfg["seed"], "probe", name))
             train, test = (f[tr], y[tr]), (f[te], y[te])
         elif kind == "shards":
             train = features(model, shards(probe_inputs[name + "_train"]), amp)
@@ -134,7 +107,7 @@ def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: di
     return out
 
 
-def main(job) -> dict:
+def evaluate(job) -> dict:
     ood = {k[len(OOD_PREFIX):]: v for k, v in job.input.items() if k.startswith(OOD_PREFIX)}
     probes = {k[len(PROBE_PREFIX):]: v for k, v in job.input.items() if k.startswith(PROBE_PREFIX)}
     return evaluate_at_scale(job.config, job.params["run"], int(job.params["scale"]), job.input["model"],

@@ -7,14 +7,13 @@ from typing import Sequence
 
 import numpy as np
 
-from synscale import config as C
+from synscale.analysis.fit import fit_or_none
 from synscale.io import write_json
 from synscale.provenance import provenance
+from synscale.seeds import seed_for
 from synscale.steps.common import read_output
 
 log = logging.getLogger("synscale")
-
-KEYS = ("seed", "fit.reference_scale", "fit.min_points")
 
 
 def _point(scale: int, evals: list[dict]) -> dict:
@@ -28,17 +27,7 @@ def _point(scale: int, evals: list[dict]) -> dict:
                         "top1": float(np.mean([e["ood"][k]["top1"] for e in evals]))} for k in evals[0]["ood"]}}
 
 
-def _fit_or_none(scales, values, d_i) -> dict | None:
-    """The power law of a loss or an error rate (1 - top-1) over the scales; None where a value is
-    not positive (an error of exactly 0 has no logarithm)."""
-    from synscale.analysis.fit import fit_power_law
-
-    if min(values) <= 0:
-        return None
-    return fit_power_law(scales, values, d_i)
-
-
-def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | None, out_json: str,
+def fit_run(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | None, out_json: str,
         out_png: str | None = None) -> dict:
     """``run``: name, model, guidance, prompt, fit_range and seed_runs of the run (rule params);
     ``eval_jsons``: its evaluations at every scale, and its seed variants' (each one observation)."""
@@ -61,12 +50,12 @@ def fit(cfg: dict, run: dict, eval_jsons: Sequence[str], quality_json: str | Non
     sel = [e for e in evals if e["scale"] in used]
     scales = [e["scale"] for e in sel]
     d_i = cfg["fit"]["reference_scale"]
-    boot_seed = C.seed_for(cfg["seed"], "fit", name)
+    boot_seed = seed_for(cfg["seed"], "fit", name)
     res = fit_series(scales, [e["val"]["loss"] for e in sel], d_i, seed=boot_seed)
     pck = per_class_k(used, [np.mean([e["val"]["per_class_loss"] for e in by_scale[s]], axis=0) for s in used], d_i)
-    val_error = _fit_or_none(scales, [1 - e["val"]["top1"] for e in sel], d_i)
-    ood_fits = {ood: {"loss": _fit_or_none(scales, [e["ood"][ood]["loss"] for e in sel], d_i),
-                      "error": _fit_or_none(scales, [1 - e["ood"][ood]["top1"] for e in sel], d_i)}
+    val_error = fit_or_none(scales, [1 - e["val"]["top1"] for e in sel], d_i)
+    ood_fits = {ood: {"loss": fit_or_none(scales, [e["ood"][ood]["loss"] for e in sel], d_i),
+                      "error": fit_or_none(scales, [1 - e["ood"][ood]["top1"] for e in sel], d_i)}
                 for ood in sorted(sel[0]["ood"])}
     out = {
         "run": name,
@@ -130,11 +119,11 @@ def summarize(cfg: dict, fit_jsons: Sequence[str], families: dict, out_csv: str)
     return rows
 
 
-def main_summary(job) -> list[dict]:
+def scaling_summary(job) -> list[dict]:
     return summarize(job.config, job.input["fits"], job.params["families"], job.output["csv"])
 
 
-def main(job) -> dict:
+def fit(job) -> dict:
     quality = job.input["quality"]
-    return fit(job.config, job.params["run"], job.input["evals"], quality[0] if quality else None,
+    return fit_run(job.config, job.params["run"], job.input["evals"], quality[0] if quality else None,
                job.output["json"], job.output["png"])

@@ -9,23 +9,15 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from synscale import config as C
+from synscale.clip.captions import read_block
 from synscale.logs import Progress
 from synscale.provenance import provenance
-from synscale.steps.common import IMAGE_KEYS, load_classes
+from synscale.steps.common import load_classes
 
 log = logging.getLogger("synscale")
 
 
 INDEX_EVERY = 1000  # a generated shard's manifest records where every 1000th sample starts
-PER_MODEL = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level")
-
-
-def keys(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:
-    """A shard depends on the shard size, the test set on its size, a caption dataset's twin shard
-    on its block's captions (an input); all on how the model samples (its weights arrive as an input)."""
-    size = () if twins else ("generation.testset_per_class" if testset else "generation.shard_size",)
-    return ("seed", *IMAGE_KEYS, *size, *(f"models.{model}.{k}" for k in PER_MODEL))
 
 
 def load_prompt_table(path: str | Path, n_classes: int):
@@ -42,27 +34,10 @@ def load_prompt_table(path: str | Path, n_classes: int):
     return df
 
 
-def is_block_table(path: str | Path) -> bool:
-    """Whether a generation job's prompt input is a caption dataset's block table (its twins are
-    one image per caption) rather than a prompt set's table."""
-    import pyarrow.parquet as pq
-
-    try:
-        names = set(pq.read_schema(path).names)
-    except Exception as e:
-        raise ValueError(f"{path}: unreadable parquet table ({e}); rebuild it with "
-                         f"snakemake --forcerun {path}") from None
-    from synscale.steps.clip import BLOCK_COLUMNS
-
-    return set(BLOCK_COLUMNS) <= names
-
-
 def source_parts(block_table: str | Path, offsets: Sequence[int]) -> list[dict]:
     """Where each source shard's twins start in a twin shard: per source shard of the block, in
     order, its first sample, its sample count and the byte offset of that sample (so a training
     process reads one source shard's twins without reading the shard from its start)."""
-    from synscale.steps.clip import read_block
-
     block = read_block(str(block_table))
     out = []
     for i, src in enumerate(block["shard"].tolist()):
@@ -77,15 +52,13 @@ def twin_prompts(block_table: str | Path):
     (labels -1 where the dataset has no classes)."""
     import numpy as np
 
-    from synscale.steps.clip import read_block
-
     block = read_block(str(block_table))
     return block["class_index"].to_numpy(np.int64), block["caption"].tolist(), block["key"].tolist()
 
 
-def job_prompts(cfg: dict, run: str, shard: int | str, prompt_table, classes_json, twins: bool):
+def job_prompts(cfg: dict, run: dict, shard: int | str, prompt_table, classes_json):
     """(labels, prompts, keys, key offset) of a generation job."""
-    if twins:
+    if run["twins"]:
         labels, prompts, keys = twin_prompts(prompt_table)
         return labels, prompts, keys, 0
     from synscale.prompts.sets import pick_prompts
@@ -98,14 +71,14 @@ def job_prompts(cfg: dict, run: str, shard: int | str, prompt_table, classes_jso
     else:
         ss = cfg["generation"]["shard_size"]
         labels, offset = shard_labels(int(shard), ss, n_classes), int(shard) * ss
-    return labels, pick_prompts(table, labels, cfg["seed"], run, shard), None, offset
+    return labels, pick_prompts(table, labels, cfg["seed"], run["name"], shard), None, offset
 
 
-def _pipeline(cfg: dict, run: str, pipe_dirs: Sequence[str]):
+def _pipeline(cfg: dict, run: dict, pipe_dirs: Sequence[str]):
     from synscale.device import job_device, place, resolve_dtype
     from synscale.t2i.samplers import load_sampler
 
-    model, _, _ = C.parse_name(run)
+    model = run["model"]
     m = cfg["models"][model]
     device = job_device()
     dtype = resolve_dtype(m["dtype"], device)
@@ -126,17 +99,18 @@ def sample_part(rank: int, world: int, spec: dict) -> None:
     from synscale.t2i.generate import sample_images
 
     cfg, run, shard = spec["config"], spec["run"], spec["shard"]
-    model, guidance, _ = C.parse_name(run)
-    m = cfg["models"][model]
-    labels, prompts, _, _ = job_prompts(cfg, run, shard, spec["prompts"], spec["classes"], spec["twins"])
+    m = cfg["models"][run["model"]]
+    labels, prompts, _, _ = job_prompts(cfg, run, shard, spec["prompts"], spec["classes"])
     n_batches = -(-len(prompts) // m["batch_size"])
     mine = [b for b in range(n_batches) if b % world == rank]
     pipe, device, dtype = _pipeline(cfg, run, spec["pipe_dirs"])
-    log.info("%s shard %s: process %d of %d samples %d of %d batches", run, shard, rank, world, len(mine), n_batches)
+    log.info("%s shard %s: process %d of %d samples %d of %d batches", run["name"], shard, rank, world, len(mine),
+             n_batches)
     size, ch = cfg["data"]["image_size"], cfg["data"]["channels"]
     images = np.zeros((0, size, size, ch), np.uint8)  # a process beyond the shard's batch count samples nothing
     if mine:
-        images = sample_images(pipe, prompts, guidance, m["steps"], m["batch_size"], (cfg["seed"], run, shard),
+        images = sample_images(pipe, prompts, float(run["guidance"]), m["steps"], m["batch_size"],
+                               (cfg["seed"], run["name"], shard),
                                size, ch, batches=mine)
     with atomic_path(part_path(spec["out_tar"], rank)) as tmp:
         with open(tmp, "wb") as fh:
@@ -144,8 +118,8 @@ def sample_part(rank: int, world: int, spec: dict) -> None:
                      device=json.dumps(describe(device, dtype)))
 
 
-def sample_on_processes(cfg: dict, run: str, shard, pipe_dirs, prompt_table, classes_json, twins: bool,
-                        out_tar, n_prompts: int, gpus: int):
+def sample_on_processes(cfg: dict, run: dict, shard, pipe_dirs, prompt_table, classes_json, out_tar,
+                        n_prompts: int, gpus: int):
     """Sample a job's images on ``gpus`` processes (one node, ``synscale.launch``) and assemble
     them in batch order: the same images as one process would sample."""
     import numpy as np
@@ -154,9 +128,9 @@ def sample_on_processes(cfg: dict, run: str, shard, pipe_dirs, prompt_table, cla
 
     spec = {"entry": "synscale.steps.generate:sample_part", "config": cfg, "run": run, "shard": shard,
             "pipe_dirs": list(pipe_dirs), "prompts": str(prompt_table), "classes": str(classes_json),
-            "twins": twins, "out_tar": str(out_tar), "threads": 1}
+            "out_tar": str(out_tar), "threads": 1}
     launch(spec, f"{out_tar}.job.json", 1, gpus)
-    batch = cfg["models"][C.parse_name(run)[0]]["batch_size"]
+    batch = cfg["models"][run["model"]]["batch_size"]
     by_batch, device = {}, None
     try:
         for r in range(gpus):
@@ -173,11 +147,11 @@ def sample_on_processes(cfg: dict, run: str, shard, pipe_dirs, prompt_table, cla
     return images, device
 
 
-def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt_table: str | Path,
-             classes_json: str | Path, out_tar: str | Path, out_manifest: str | Path, twins: bool = False,
-             gpus: int = 1) -> dict:
-    """Generate shard ``shard`` (an int) or the synthetic test set (shard == 'test'). ``twins``:
-    ``prompt_table`` is a caption dataset's block (``synscale.steps.clip``) and the shard holds one
+def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path, prompt_table: str | Path,
+                    classes_json: str | Path, out_tar: str | Path, out_manifest: str | Path, gpus: int = 1) -> dict:
+    """Generate shard ``shard`` (an int) or the synthetic test set (shard == 'test') of ``run``
+    (the rule's structured run: name, model, guidance, prompt, twins). ``run["twins"]``:
+    ``prompt_table`` is a caption dataset's block (``synscale.clip.captions``) and the shard holds one
     image per caption, in its order and under its key. ``gpus``: processes sampling the images
     (each a share of the batches, with the same per-batch seeds)."""
     from synscale.data.shards import write_manifest
@@ -185,35 +159,36 @@ def generate(cfg: dict, run: str, shard: int | str, pipe_dir: str | Path, prompt
     from synscale.t2i.generate import generate_set
     from synscale.t2i.samplers import pipeline_dirs
 
-    inject_failure(run, shard)
+    name = run["name"]
+    inject_failure(name, shard)
     t0 = time.time()
-    model, guidance, prompt_set = C.parse_name(run)
-    m = cfg["models"][model]
-    labels, prompts, keys, offset = job_prompts(cfg, run, shard, prompt_table, classes_json, twins)
+    m = cfg["models"][run["model"]]
+    labels, prompts, keys, offset = job_prompts(cfg, run, shard, prompt_table, classes_json)
     pipe_dirs = [str(pipe_dir)] if isinstance(pipe_dir, (str, Path)) else list(map(str, pipe_dir))
     pipe_dirs = pipeline_dirs(m["family"], pipe_dirs)
     pipe, images = None, None
     if gpus > 1:
-        images, dev = sample_on_processes(cfg, run, shard, pipe_dirs, prompt_table, classes_json, twins, out_tar,
+        images, dev = sample_on_processes(cfg, run, shard, pipe_dirs, prompt_table, classes_json, out_tar,
                                           len(prompts), gpus)
         dev = {**dev, "processes": gpus}
     else:
         pipe, device, dtype = _pipeline(cfg, run, pipe_dirs)
         dev = describe(device, dtype)
-    prog = Progress(f"{run} shard {shard}", len(labels))
+    prog = Progress(f"{name} shard {shard}", len(labels))
     offsets: list[int] = []
-    info = generate_set(pipe, out_tar, run, shard, labels, prompts, guidance, m["steps"], m["batch_size"],
+    info = generate_set(pipe, out_tar, name, shard, labels, prompts, float(run["guidance"]), m["steps"],
+                        m["batch_size"],
                         cfg["seed"], cfg["data"]["image_size"], cfg["data"]["channels"],
                         key_offset=offset, progress=lambda done, tot: prog(done), keys=keys, images=images,
                         offsets=offsets)
     info.pop("seconds")
     info["index"] = {"every": INDEX_EVERY, "offsets": offsets[::INDEX_EVERY]}  # where sample 0, k, 2k, ... start
-    if twins:
+    if run["twins"]:
         info["source_parts"] = source_parts(prompt_table, offsets)
-    man = write_manifest(out_tar, out_manifest, run=run, shard_index=shard, model_dir=pipe_dirs[0],
-                         model_dirs=pipe_dirs, family=m["family"], prompt_set=prompt_set, **info, **dev,
+    man = write_manifest(out_tar, out_manifest, run=name, shard_index=shard, model_dir=pipe_dirs[0],
+                         model_dirs=pipe_dirs, family=m["family"], prompt_set=run["prompt"], **info, **dev,
                          provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=time.time() - t0))
-    log.info("%s shard %s: %d images, sha256 %s", run, shard, man["count"], man["sha256"][:12])
+    log.info("%s shard %s: %d images, sha256 %s", name, shard, man["count"], man["sha256"][:12])
     return man
 
 
@@ -224,8 +199,15 @@ def inject_failure(run: str, shard) -> None:
         raise RuntimeError(f"injected failure for {run} shard {shard} (SYNSCALE_FAIL_SHARDS)")
 
 
-def main(job) -> dict:
-    shard = job.params["shard"]
-    return generate(job.config, job.params["run"], shard if shard == "test" else int(shard), job.input["model"],
-                    job.input["prompts"], job.input["classes"], job.output["tar"], job.output["manifest"],
-                    twins=is_block_table(job.input["prompts"]), gpus=int(job.resources.get("gpu") or 1))
+def _generate(job, shard: int | str) -> dict:
+    return generate_images(job.config, job.params["run"], shard, job.input["model"], job.input["prompts"],
+                           job.input["classes"], job.output["tar"], job.output["manifest"],
+                           gpus=int(job.resources.get("gpu") or 1))
+
+
+def generate_shard(job) -> dict:
+    return _generate(job, int(job.params["shard"]))
+
+
+def generate_testset(job) -> dict:
+    return _generate(job, "test")

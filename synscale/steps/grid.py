@@ -12,8 +12,6 @@ from synscale.steps.common import read_output
 
 log = logging.getLogger("synscale")
 
-KEYS = ("grid", "reference_classifier.arch")
-
 
 def summarize(cfg: dict, runs: dict, quality_jsons: Sequence[str], out_csv: str, out_json: str,
               out_png: str | None = None) -> dict:
@@ -47,6 +45,6 @@ def summarize(cfg: dict, runs: dict, quality_jsons: Sequence[str], out_csv: str,
     return out
 
 
-def main(job) -> dict:
+def grid(job) -> dict:
     return summarize(job.config, job.params["runs"], job.input["quality"], job.output["csv"], job.output["json"],
                      job.output["png"])

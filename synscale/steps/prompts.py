@@ -14,22 +14,7 @@ from synscale.steps.common import load_classes
 
 log = logging.getLogger("synscale")
 
-# what every prompt table depends on; prompt_keys() adds the options of one set
-KEYS = ("seed", "data.source", "data.image_size", "data.channels")
-_SET_KEYS = {
-    "classname_hyper": ("prompts.hypernym_depth",),
-    "classname_desc_places": ("prompts.places_per_class",),
-    "classname_hyper_places": ("prompts.hypernym_depth", "prompts.places_per_class"),
-    "word2sen": ("prompts.word2sen",),
-    "incap": ("prompts.captioner",),
-}
-CAPTION_KEYS = ("prompts.captioner",)
 
-
-def prompt_keys(prompt_set: str) -> tuple[str, ...]:
-    """The config keys the table of ``prompt_set`` depends on: editing another set's options
-    re-builds nothing of this one."""
-    return KEYS + _SET_KEYS.get(prompt_set, ())
 
 
 def build_prompts(cfg: dict, prompt_set: str, classes_json: str | Path, inputs: Sequence[str | Path],
@@ -78,10 +63,10 @@ def caption_shards(cfg: dict, shards: Sequence[str | Path], out_parquet: str | P
     return info
 
 
-def main(job) -> dict:
+def prompts(job) -> dict:
     return build_prompts(job.config, job.params["prompt"], job.input["classes"], job.input["train"],
                          job.output["table"], job.output["info"])
 
 
-def main_captions(job) -> dict:
+def captions(job) -> dict:
     return caption_shards(job.config, job.input["shards"], job.output["table"], job.output["info"])

@@ -7,12 +7,12 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from synscale import config as C
 from synscale.data.integrity import check
 from synscale.io import atomic_path, write_json
+from synscale.measure.reference import load_reference, reference_loader
 from synscale.provenance import provenance
+from synscale.seeds import seed_for
 from synscale.steps.common import load_classes
-from synscale.steps.reference import MODEL_KEYS, load_reference, reference_loader
 
 if TYPE_CHECKING:  # torch is imported where it is used: the workflow imports this module to parse
     import torch
@@ -20,8 +20,6 @@ if TYPE_CHECKING:  # torch is imported where it is used: the workflow imports th
 log = logging.getLogger("synscale")
 
 # what the real validation features depend on (rule val_features), and a run's quality (rule quality)
-VAL_KEYS = (*MODEL_KEYS, "quality.fid")
-KEYS = (*MODEL_KEYS, "seed", "quality")
 
 
 def fid_features(cfg: dict, model, device, amp, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -54,7 +52,7 @@ def spaces(cfg: dict, lpips: bool = True) -> dict:
     return out
 
 
-def val_features(cfg: dict, val_shards, ref_ckpt, classes_json, out_pt, manifests=()) -> dict:
+def compute_val_features(cfg: dict, val_shards, ref_ckpt, classes_json, out_pt, manifests=()) -> dict:
     """The real validation set's FID features, computed once for every run's quality."""
     import torch
 
@@ -71,7 +69,7 @@ def val_features(cfg: dict, val_shards, ref_ckpt, classes_json, out_pt, manifest
     return out
 
 
-def quality(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt, out_json, manifests=()) -> dict:
+def measure_testset(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt, out_json, manifests=()) -> dict:
     """``manifests``: the test set's manifest and the reference classifier's (when trained here)."""
     import torch
 
@@ -101,9 +99,9 @@ def quality(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt, out_js
     rc, d = cfg["reference_classifier"], cfg["data"]
     transform = eval_transform(rc["input_size"], d["channels"], rc["eval_crop_pct"])
     images = class_batches(testset, range(n_classes), transform, d["image_size"], d["channels"], lp["images_per_pass"])
-    lq = lpips(distance, images, n_classes, lp["pairs_per_class"], C.seed_for(cfg["seed"], "lpips", run))
+    lq = lpips(distance, images, n_classes, lp["pairs_per_class"], seed_for(cfg["seed"], "lpips", run))
     out = {"run": run, **q, **fq, **lq, **spaces(cfg), **describe(device, amp),
-           "provenance": provenance(cfg, seeds={"lpips_pairs": C.seed_for(cfg["seed"], "lpips", run)},
+           "provenance": provenance(cfg, seeds={"lpips_pairs": seed_for(cfg["seed"], "lpips", run)},
                                     wall_time_s=time.time() - t0)}
     write_json(out_json, out)
     log.info("%s: recognizability %.3f diversity %.3f FID %.3f LPIPS %.4f (%s)", run, q["recognizability"],
@@ -111,11 +109,11 @@ def quality(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt, out_js
     return out
 
 
-def main(job) -> dict:
-    return quality(job.config, job.params["run"], job.input["testset"], job.input["reference"],
+def quality(job) -> dict:
+    return measure_testset(job.config, job.params["run"], job.input["testset"], job.input["reference"],
                    job.input["classes"], job.input["val_features"], job.output["out"], job.input["manifests"])
 
 
-def main_val(job) -> dict:
-    return val_features(job.config, job.input["val"], job.input["reference"], job.input["classes"],
+def val_features(job) -> dict:
+    return compute_val_features(job.config, job.input["val"], job.input["reference"], job.input["classes"],
                         job.output["out"], job.input["manifests"])

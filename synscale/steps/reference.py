@@ -6,19 +6,15 @@ import logging
 import time
 from pathlib import Path
 
-from synscale import config as C
 from synscale.data.integrity import check, record
 from synscale.io import write_json
 from synscale.logs import Progress
+from synscale.measure.reference import reference_loader
 from synscale.provenance import provenance
-from synscale.steps.common import IMAGE_KEYS, load_classes
+from synscale.seeds import seed_for
+from synscale.steps.common import load_classes
 
 log = logging.getLogger("synscale")
-
-KEYS = ("seed", *IMAGE_KEYS, "reference_classifier")
-# what reading the reference classifier depends on (rule quality)
-MODEL_KEYS = (*IMAGE_KEYS, *(f"reference_classifier.{k}" for k in (
-    "arch", "kwargs", "input_size", "eval_crop_pct", "amp", "workers", "batch_size")))
 
 
 def recipe(rc: dict):
@@ -32,16 +28,7 @@ def recipe(rc: dict):
     return R.build(cc, iters=rc["steps"], warmup=max(1, rc["steps"] // 20))
 
 
-def reference_loader(cfg: dict, shards, device):
-    from synscale.data.loader import ShardPart, eval_transform, make_loader
-
-    rc, d = cfg["reference_classifier"], cfg["data"]
-    return make_loader([ShardPart(str(p)) for p in shards], rc["batch_size"], d["image_size"], d["channels"],
-                       eval_transform(rc["input_size"], d["channels"], rc["eval_crop_pct"]),
-                       workers=min(rc["workers"], len(shards)), pin_memory=device.type == "cuda")
-
-
-def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt, out_metrics,
+def train_on_real(cfg: dict, train_shards, val_shards, classes_json, out_ckpt, out_metrics,
                     manifests=()) -> dict:
     from synscale.data.loader import ShardPart, make_loader, train_transform
     from synscale.device import describe, job_device, place, resolve_dtype
@@ -51,7 +38,7 @@ def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt,
     t0 = time.time()
     rc, d = cfg["reference_classifier"], cfg["data"]
     n_classes = len(load_classes(classes_json)["names"])
-    seed = C.seed_for(cfg["seed"], "reference")
+    seed = seed_for(cfg["seed"], "reference")
     device = job_device()
     amp = resolve_dtype(rc["amp"], device)
     r = recipe(rc)
@@ -74,18 +61,22 @@ def train_reference(cfg: dict, train_shards, val_shards, classes_json, out_ckpt,
     return out
 
 
-def load_reference(cfg: dict, ckpt, n_classes: int):
-    """(model on the job's device, device, autocast dtype)."""
-    from synscale.device import job_device, place, resolve_dtype
-    from synscale.train.classifier import load_checkpoint
-
-    rc = cfg["reference_classifier"]
-    device = job_device()
-    model = load_checkpoint(ckpt, rc["arch"], n_classes, cfg["data"]["channels"], rc["kwargs"],
-                            key="reference_classifier.path")
-    return place(model, device), device, resolve_dtype(rc["amp"], device)
-
-
-def main(job) -> dict:
-    return train_reference(job.config, job.input["train"], job.input["val"], job.input["classes"],
+def train_reference(job) -> dict:
+    return train_on_real(job.config, job.input["train"], job.input["val"], job.input["classes"],
                            job.output["model"], job.output["metrics"], job.input["manifests"])
+
+
+def reference_external(job) -> None:
+    """An external reference classifier (``reference_classifier.path``) as the workflow's
+    ``reference/model.pt``: a symbolic link to the real path, made in Python (no shell sees the
+    path), atomically."""
+    import os
+
+    target = os.path.realpath(job.input["weights"])
+    final = Path(job.output["model"])
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.link")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    os.replace(tmp, final)
+    log.info("reference classifier: %s -> %s", final, target)

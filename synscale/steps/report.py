@@ -10,9 +10,6 @@ from synscale.steps.common import load_classes, read_output
 
 log = logging.getLogger("synscale")
 
-KEYS = ("report",)
-SAMPLE_KEYS = ("data.image_size", "data.channels")
-
 
 def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], quality_jsons: list[str],
             out: dict[str, str], paper_table: str | None = None) -> dict:
@@ -57,11 +54,11 @@ def samples(cfg: dict, run: str, testset: str, classes_json: str, out_png: str) 
                 f"{run}: synthetic test set (classes x images)")
 
 
-def main(job) -> dict:
+def report_figures(job) -> dict:
     paper = job.input["paper"]
     return figures(job.config, job.params["runs"], job.input["fits"], job.input["evals"], job.input["quality"],
                    dict(job.output), paper[0] if paper else None)
 
 
-def main_samples(job) -> None:
+def sample_grid(job) -> None:
     samples(job.config, job.params["run"], job.input["testset"], job.input["classes"], job.output["out"])

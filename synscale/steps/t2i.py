@@ -16,18 +16,14 @@ from typing import Sequence
 
 import numpy as np
 
-from synscale import config as C
 from synscale.data.integrity import check
 from synscale.io import atomic_path, write_json
 from synscale.logs import Progress
 from synscale.provenance import provenance
-from synscale.steps.common import IMAGE_KEYS, load_classes, read_images
+from synscale.seeds import seed_for
+from synscale.steps.common import load_classes, read_images
 
 log = logging.getLogger("synscale")
-
-
-def keys(model: str) -> tuple[str, ...]:
-    return ("seed", *IMAGE_KEYS, f"models.{model}.family", f"models.{model}.train")
 
 
 def _progress(model: str):
@@ -74,7 +70,7 @@ TRAINERS = {"latent_diffusion": _train_latent_diffusion, "pixel_cascade": _train
             "masked_token": _train_masked_token}
 
 
-def train_t2i(cfg: dict, model: str, train_shards: Sequence[str | Path], classes_json: str | Path,
+def train_tiny_model(cfg: dict, model: str, train_shards: Sequence[str | Path], classes_json: str | Path,
               out_dir: str | Path, manifests: Sequence[str | Path] = ()) -> dict:
     """Train the embedded default's tiny model ``model`` (of its family) and save it."""
     from synscale.prompts.sets import clip_templates
@@ -89,7 +85,7 @@ def train_t2i(cfg: dict, model: str, train_shards: Sequence[str | Path], classes
     if family not in TRAINERS:
         raise ValueError(f"models.{model}.family: no tiny {family!r} model to train; give local weights in "
                          f"models.{model}.path")
-    seed = C.seed_for(cfg["seed"], "t2i", model)
+    seed = seed_for(cfg["seed"], "t2i", model)
     classes = load_classes(classes_json)
     data = read_images(train_shards, cfg)
     captions = caption_images(data.images)
@@ -108,6 +104,7 @@ def train_t2i(cfg: dict, model: str, train_shards: Sequence[str | Path], classes
     return stats
 
 
-def main(job) -> dict:
-    return train_t2i(job.config, job.params["model"], job.input["train"], job.input["classes"], job.output["out"],
+def train_t2i(job) -> dict:
+    return train_tiny_model(job.config, job.params["model"], job.input["train"], job.input["classes"],
+                            job.output["out"],
                      job.input["manifests"])

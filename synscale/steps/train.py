@@ -14,24 +14,11 @@ from synscale.data.integrity import check, record
 from synscale.io import read_json, write_json
 from synscale.logs import Progress
 from synscale.provenance import provenance
-from synscale.steps.common import IMAGE_KEYS, load_classes, set_threads
+from synscale.seeds import seed_for
+from synscale.steps.common import load_classes, set_threads
+from synscale.train.resume import resume_path
 
 log = logging.getLogger("synscale")
-
-# classifier keys that shape training (not eval_batch_size, which only evaluation reads)
-CLASSIFIER_KEYS = ("arch", "kwargs", "batch_size", "max_device_batch", "lr", "weight_decay", "optimizer",
-                   "warmup_lr", "min_lr", "loss", "label_smoothing", "mixup", "dropout", "drop_path", "augment",
-                   "input_size", "amp", "nodes", "gpus", "workers", "shuffle_buffer", "checkpoint_every", "schedule")
-KEYS = ("seed", *IMAGE_KEYS, *(f"classifier.{k}" for k in CLASSIFIER_KEYS))
-
-
-def keys(real: bool) -> tuple[str, ...]:
-    """A run's shards hold data.shard_size (real) or generation.shard_size (synthetic) images each."""
-    return (*KEYS, "data.shard_size" if real else "generation.shard_size")
-
-
-def resume_path(out_ckpt: str | Path) -> Path:
-    return Path(str(out_ckpt) + ".resume")
 
 
 def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path], classes_json,
@@ -44,7 +31,8 @@ def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path]
     check(shards, manifests)
     cc = C.run_classifier(cfg["classifier"], run_classifier)
     per_proc = max(1, int(threads) // cc["gpus"])
-    spec = {"config": cfg, "classifier": cc, "run": run, "scale": int(scale), "shards": list(map(str, shards)),
+    spec = {"entry": "synscale.steps.train:train_job", "config": cfg, "classifier": cc, "run": run, "scale": int(scale),
+            "shards": list(map(str, shards)),
             "classes": str(classes_json), "out_ckpt": str(out_ckpt), "out_json": str(out_json), "threads": per_proc}
     launch(spec, str(out_ckpt) + ".job.json", cc["nodes"], cc["gpus"], per_proc)
     return read_json(out_json)
@@ -70,7 +58,7 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     shard_size = cfg["data"]["shard_size"] if run.split("-")[0] == C.REAL else cfg["generation"]["shard_size"]
     # few large shards (small D): each loader slot reads its own pieces of them, not all of them
     parts = split_parts(prefix_parts(spec["shards"], scale, shard_size), world * max(1, cc["workers"]), manifest_index)
-    seed = C.seed_for(cfg["seed"], "train", run, scale)
+    seed = seed_for(cfg["seed"], "train", run, scale)
     model = build_model(cc["arch"], n_classes, cfg["data"]["channels"], R.model_kwargs(cc["arch"], cc), seed=seed)
     model = place(model, device)
     resume = resume_path(spec["out_ckpt"])
@@ -98,7 +86,7 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     resume.unlink(missing_ok=True)
 
 
-def main(job) -> dict:
+def train_classifier(job) -> dict:
     return train_at_scale(job.config, job.params["run"], int(job.params["scale"]), job.input["shards"],
                           job.input["classes"], job.output["model"], job.output["info"], threads=job.threads,
                           manifests=job.input["manifests"], run_classifier=job.params.get("classifier"))

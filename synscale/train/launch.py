@@ -44,11 +44,13 @@ def command(spec: str | Path, nodes: int, gpus: int, env: dict | None = None) ->
 
 
 def entry(spec: dict):
-    """The function a spec's processes run: ``spec['entry']`` ('module:function'; a classifier's
-    ``synscale.steps.train:train_job`` when absent), called as ``f(rank, world, spec)``."""
+    """The function a spec's processes run: ``spec['entry']`` ('module:function', always given by
+    the step that launches), called as ``f(rank, world, spec)``."""
     import importlib
 
-    module, _, name = spec.get("entry", "synscale.steps.train:train_job").partition(":")
+    if "entry" not in spec:
+        raise ValueError("a launch spec names its entry ('module:function')")
+    module, _, name = spec["entry"].partition(":")
     if not module.startswith("synscale."):
         raise ValueError(f"training entry {spec['entry']!r} is not a synscale function")
     return getattr(importlib.import_module(module), name)

@@ -55,3 +55,8 @@ def distributed(model: torch.nn.Module, world_size: int) -> torch.nn.Module:
 
     device = next(model.parameters()).device
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def resume_path(out_ckpt: str | Path) -> Path:
+    """Where a training job keeps its resume checkpoint: beside its final output."""
+    return Path(str(out_ckpt) + ".resume")

@@ -1,0 +1,96 @@
+"""The configuration keys each rule's job reads: the slice a rule passes as ``params.config``.
+
+Editing a key re-runs exactly the jobs whose slice holds it (Snakemake's params trigger). The rules
+read these tuples while the workflow parses, so this module imports nothing heavy and no step.
+"""
+from __future__ import annotations
+
+# the keys every step that decodes images depends on
+IMAGE_KEYS = ("data.image_size", "data.channels")
+# input-name prefixes of the OOD sets and the linear-probe datasets (rules evaluate, evaluate_clip)
+OOD_PREFIX = "ood_"
+PROBE_PREFIX = "probe_"
+
+# rule data_embedded
+DATA = ("seed", "data")
+
+# rule prompts: what every prompt table depends on; prompts(set) adds the options of one set
+PROMPTS = ("seed", "data.source", "data.image_size", "data.channels")
+_PROMPT_SET_KEYS = {
+    "classname_hyper": ("prompts.hypernym_depth",),
+    "classname_desc_places": ("prompts.places_per_class",),
+    "classname_hyper_places": ("prompts.hypernym_depth", "prompts.places_per_class"),
+    "word2sen": ("prompts.word2sen",),
+    "incap": ("prompts.captioner",),
+}
+# rule captions
+CAPTIONS = ("prompts.captioner",)
+
+
+def prompts(prompt_set: str) -> tuple[str, ...]:
+    """The config keys the table of ``prompt_set`` depends on: editing another set's options
+    re-builds nothing of this one."""
+    return PROMPTS + _PROMPT_SET_KEYS.get(prompt_set, ())
+
+
+def t2i(model: str) -> tuple[str, ...]:
+    """Rule train_t2i: a tiny T2I model depends on its family and train section."""
+    return ("seed", *IMAGE_KEYS, f"models.{model}.family", f"models.{model}.train")
+
+
+PER_MODEL = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level")
+
+
+def generate(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:
+    """Rules generate_shard / generate_testset: a shard depends on the shard size, the test set on
+    its size, a caption dataset's twin shard on its block's captions (an input); all on how the
+    model samples (its weights arrive as an input)."""
+    size = () if twins else ("generation.testset_per_class" if testset else "generation.shard_size",)
+    return ("seed", *IMAGE_KEYS, *size, *(f"models.{model}.{k}" for k in PER_MODEL))
+
+
+# rule train_reference
+REFERENCE = ("seed", *IMAGE_KEYS, "reference_classifier")
+# what reading the reference classifier depends on (rules quality, val_features)
+REFERENCE_MODEL = (*IMAGE_KEYS, *(f"reference_classifier.{k}" for k in (
+    "arch", "kwargs", "input_size", "eval_crop_pct", "amp", "workers", "batch_size")))
+# rule val_features
+VAL_FEATURES = (*REFERENCE_MODEL, "quality.fid")
+# rule quality
+QUALITY = (*REFERENCE_MODEL, "seed", "quality")
+
+# rule train_classifier: classifier keys that shape training (not eval_batch_size, which only
+# evaluation reads)
+CLASSIFIER_KEYS = ("arch", "kwargs", "batch_size", "max_device_batch", "lr", "weight_decay", "optimizer",
+                   "warmup_lr", "min_lr", "loss", "label_smoothing", "mixup", "dropout", "drop_path", "augment",
+                   "input_size", "amp", "nodes", "gpus", "workers", "shuffle_buffer", "checkpoint_every", "schedule")
+TRAIN = ("seed", *IMAGE_KEYS, *(f"classifier.{k}" for k in CLASSIFIER_KEYS))
+
+
+def train(real: bool) -> tuple[str, ...]:
+    """A run's shards hold data.shard_size (real) or generation.shard_size (synthetic) images each."""
+    return (*TRAIN, "data.shard_size" if real else "generation.shard_size")
+
+
+# rule evaluate
+EVALUATE = ("seed", *IMAGE_KEYS, "data.ood", "probes", *(f"classifier.{k}" for k in (
+    "arch", "kwargs", "dropout", "drop_path", "input_size", "eval_crop_pct", "eval_batch_size", "amp", "workers")))
+# rules fit, scaling_summary
+FIT = ("seed", "fit.reference_scale", "fit.min_points")
+# rule analysis
+ANALYSIS = ("analysis",)
+# rule grid
+GRID = ("grid", "reference_classifier.arch")
+# rules report_figures, sample_grid
+REPORT = ("report",)
+SAMPLES = ("data.image_size", "data.channels")
+
+# the CLIP study: rule clip_data_embedded
+CLIP_DATA = ("seed", "data.image_size", "data.channels")
+# rule train_clip: what shapes a CLIP run (not its SLURM runtime request, clip.train.minutes_per_1m_samples)
+CLIP_TRAIN = ("seed", "clip.model", *(f"clip.train.{k}" for k in (
+    "epochs", "recipes", "amp", "nodes", "gpus", "max_device_batch", "workers", "shuffle_buffer", "checkpoint_every")))
+# rule evaluate_clip
+CLIP_EVAL = ("seed", "clip.model", "clip.zero_shot", "clip.train.amp", "clip.train.workers", "data.ood", "probes")
+# rule fit_clip
+CLIP_FIT = ("seed", "fit.min_points")
