@@ -14,6 +14,9 @@ TINY = {"name": "synscale-test-clip",
                                                    "head_width": 8},
                    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}}
 
+# the structured run rule generate_shard passes for the twins of caption dataset 'laion'
+TWINS = {"name": "sd_cfg1.5_laion", "model": "sd", "guidance": 1.5, "prompt": "laion", "twins": True}
+
 
 def test_zero_shot_loss_matches_a_hand_computation():
     """-log softmax(tau * cos(z_img, z_c)) of the true class with a fixed temperature, and top-1."""
@@ -189,7 +192,7 @@ def test_twins_have_the_same_bytes_on_one_or_two_processes(tmp_path, root):
     from assets import save_tiny_sd
 
     from synscale.data.shards import iter_shard
-    from synscale.steps.generate import generate
+    from synscale.steps.generate import generate_images
 
     cfg = C.validate(C.load_yaml(root / "tests" / "configs" / "paperlike.yaml"))
     cfg["models"]["sd"]["batch_size"] = 4
@@ -202,7 +205,7 @@ def test_twins_have_the_same_bytes_on_one_or_two_processes(tmp_path, root):
     torch.set_num_threads(1)  # as each sampling process runs: the same kernels, the same floating-point sums
     for gpus in (1, 2):
         tar, man = tmp_path / f"g{gpus}" / "shard-00000.tar", tmp_path / f"g{gpus}" / "shard-00000.json"
-        m = generate(cfg, "sd_cfg1.5_laion", 0, sd, block, tmp_path / "unused.json", tar, man, twins=True, gpus=gpus)
+        m = generate_images(cfg, TWINS, 0, sd, block, tmp_path / "unused.json", tar, man, gpus=gpus)
         assert m["count"] == 10
         outs.append(tar.read_bytes())
         assert not list(tar.parent.glob("*.npz"))  # the processes' parts are removed
@@ -217,7 +220,7 @@ def test_more_sampling_processes_than_batches(tmp_path, root):
     import pandas as pd
     from assets import save_tiny_sd
 
-    from synscale.steps.generate import generate
+    from synscale.steps.generate import generate_images
 
     cfg = C.validate(C.load_yaml(root / "tests" / "configs" / "paperlike.yaml"))
     cfg["models"]["sd"]["batch_size"] = 8
@@ -225,14 +228,14 @@ def test_more_sampling_processes_than_batches(tmp_path, root):
     block = tmp_path / "block-00000.parquet"
     pd.DataFrame({"key": ["a", "b", "c"], "caption": ["one", "two", "three"], "class_index": [-1] * 3,
                   "shard": ["x.tar"] * 3}).to_parquet(block)
-    m = generate(cfg, "sd_cfg1.5_laion", 0, sd, block, tmp_path / "unused.json", tmp_path / "s.tar",
-                 tmp_path / "s.json", twins=True, gpus=2)
+    m = generate_images(cfg, TWINS, 0, sd, block, tmp_path / "unused.json", tmp_path / "s.tar",
+                        tmp_path / "s.json", gpus=2)
     assert m["count"] == 3 and m["processes"] == 2
 
 
 def test_a_slurm_runtime_edit_retrains_nothing(root):
     """The training jobs' config slice holds what shapes a CLIP run, not its SLURM runtime request."""
-    from synscale.steps.clip import TRAIN_KEYS
+    from synscale.steps.keys import CLIP_TRAIN as TRAIN_KEYS
 
     cfg = C.validate(C.load_yaml(root / "config" / "paper.yaml"))
     before = C.pick(cfg, "results", *TRAIN_KEYS)

@@ -419,7 +419,7 @@ def test_caption_chunk_stage_equals_per_shard_tables(embedded_cfg, tiny_blip2, t
 def test_each_set_builds_from_its_jobs_config_slice(embedded_cfg, prompt_set):
     """The rule hands the job only the keys prompt_keys() names; the set builds from exactly that."""
     from synscale import config as C
-    from synscale.steps.prompts import prompt_keys
+    from synscale.steps.keys import prompts as prompt_keys
 
     job_cfg = C.pick(embedded_cfg, "results", *prompt_keys(prompt_set))
     df, _ = P.build_prompt_set(job_cfg, prompt_set, DIGIT_NAMES, DIGIT_IDS)

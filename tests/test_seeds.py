@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from synscale import config as C
+from synscale.seeds import seed_for
 
 
 def test_seeds_make_variant_runs(embedded_cfg):
@@ -24,7 +25,7 @@ def test_seeds_make_variant_runs(embedded_cfg):
     assert w.seed_of == "sd_cfg2_incap-wide" and w.classifier["kwargs"]["embed_dim"] == 48
     assert C.parse_name("sd_cfg2_incap-wideseed5") == ("sd", 2.0, "incap")
     # different names: different training seeds (seed_for(seed, 'train', run, scale))
-    assert C.seed_for(0, "train", "sd_cfg2_incap", 250) != C.seed_for(0, "train", "sd_cfg2_incap-seed1", 250)
+    assert seed_for(0, "train", "sd_cfg2_incap", 250) != seed_for(0, "train", "sd_cfg2_incap-seed1", 250)
 
 
 def test_duplicate_seeds_are_refused(embedded_cfg):
@@ -44,7 +45,7 @@ def _eval(tmp_path, run, scale, loss, results):
 
 def test_every_seed_enters_the_fit(tmp_path, embedded_cfg):
     from synscale.analysis.fit import fit_power_law
-    from synscale.steps.fit import fit
+    from synscale.steps.fit import fit_run as fit
 
     cfg = C.pick(embedded_cfg, "results", "seed", "fit.reference_scale", "fit.min_points")
     scales = [250, 500, 1000]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 
 from .checks import _fit_errors, semantic_errors
-from .load import check_config_files, load_schema, load_yaml, schema_errors
+from .load import SCHEMA_PATH, check_config_files, load_schema, load_yaml, schema_errors
 from .models import model_errors
 from .names import (
     CLIP_ARM_TAGS,
@@ -52,7 +52,7 @@ from .runs import (
 )
 
 __all__ = [
-    "CLIP_ARM_TAGS", "CLIP_RUN_RE", "FAMILIES", "NAME_RE", "PROMPT_SETS", "REAL", "SUPPORTED_PROMPTS",
+    "SCHEMA_PATH", "CLIP_ARM_TAGS", "CLIP_RUN_RE", "FAMILIES", "NAME_RE", "PROMPT_SETS", "REAL", "SUPPORTED_PROMPTS",
     "TIMM_SUBSETS", "TRAINABLE_FAMILIES", "WILDCARD_RE", "ClipRun", "ConfigError", "Run", "check_config_files",
     "clip_datasets_used", "clip_runs", "clip_study_runs", "clip_twin_runs", "clip_twins_name", "data_name",
     "external_paths", "fmt_guidance", "grid_runs", "iterations", "load_schema", "load_yaml", "missing_paths",

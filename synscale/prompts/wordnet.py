@@ -15,7 +15,7 @@ import re
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WNID_RE = re.compile(r"^n[0-9]{8}$")
 INSTALL_HINT = ("install it once with `envs/install_wordnet.sh` (Debian's wordnet-base + wordnet-sense-index "
                 "into .venv/nltk_data), or set SYNSCALE_NLTK_DATA to an nltk data directory holding "
