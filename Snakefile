@@ -14,7 +14,12 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
-include: "workflow/rules/common.smk"
+include: "workflow/rules/setup.smk"
+include: "workflow/rules/paths.smk"
+include: "workflow/rules/inputs.smk"
+include: "workflow/rules/clip_inputs.smk"
+include: "workflow/rules/resources.smk"
+include: "workflow/rules/targets.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/prompts.smk"
 include: "workflow/rules/t2i.smk"

@@ -1,13 +1,30 @@
+"""The suite's layout (see each folder's modules):
+
+* ``unit/``: in-process tests of the package's functions;
+* ``workflow/``: tests that run Snakemake, the whole DAG, or another command (torchrun, ruff, a
+  training job killed and re-run, the profile registration script) as a user or a job would;
+* ``cluster/``: the workflow through a real local SLURM (needs root); they run last;
+* ``support/``: helpers, imported as ``from support.assets import ...``;
+* ``configs/``: the CI-sized workflow configurations.
+
+Markers (pyproject.toml): ``slow`` (whole-DAG integration), ``cluster`` (local SLURM) and
+``subprocess`` (starts a subprocess, trains a model or runs Snakemake). ``-m "not slow and not
+subprocess and not cluster"`` leaves the quick in-process tests.
+"""
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # tests/: the `support` package
+
+from support.repo import ROOT, TINY  # noqa: E402
+
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -57,36 +74,33 @@ def embedded_cfg():
 def tiny_cfg():
     from synscale import config as C
 
-    return C.validate(C.load_yaml(ROOT / "tests" / "configs" / "tiny.yaml"))
+    return C.validate(C.load_yaml(TINY))
 
 
-PAPERLIKE = ROOT / "tests" / "configs" / "paperlike.yaml"
-
-
-def write_paperlike_config(assets_dir: Path, out: Path) -> Path:
-    """Write the paper-shaped miniature inputs (tests/assets.py) into ``assets_dir`` and the
-    paper-shaped test config pointing at them into ``out``."""
-    from assets import caption_dataset_assets, paperlike_assets
-    from assets_quality import save_dtd_like, save_random_inception, save_random_squeezenet
-
-    paths = paperlike_assets(assets_dir)
-    paths["inception"] = save_random_inception(assets_dir / "models" / "pt_inception-2015-12-05.pth")
-    paths["squeezenet"] = save_random_squeezenet(assets_dir / "models" / "squeezenet1_1.pth")
-    paths["dtd"] = save_dtd_like(assets_dir / "probes" / "dtd")
-    paths["laion"] = caption_dataset_assets(assets_dir / "laion")
-    paths["paper_table"] = Path(__file__).resolve().parent.parent / "data" / "paper_grid_1p3M.csv"
-    text = PAPERLIKE.read_text()
-    for name, path in paths.items():
-        text = text.replace(f"@{name}@", str(path))
-    assert "\"@" not in text, "unreplaced placeholder in paperlike.yaml"
-    out.write_text(text)
-    return out
+# --------------------------------------------------------------------------- shared, built once a session
 
 
 @pytest.fixture(scope="session")
-def paperlike_config(tmp_path_factory) -> Path:
+def paperlike_inputs(tmp_path_factory) -> tuple[Path, dict, float]:
+    """The paper-shaped miniature inputs (support.assets.paperlike_assets with its defaults: 4
+    classes, 32 px), written once for the session: (directory, the paths it returned, seconds it
+    took). Shared by unit/test_assets.py and the paper-shaped config of the workflow tests; treat
+    the files as read-only and copy the dict before changing it."""
+    from support.assets import paperlike_assets
+
     d = tmp_path_factory.mktemp("paperlike-inputs")
-    return write_paperlike_config(d, d / "paperlike.yaml")
+    t0 = time.time()
+    paths = paperlike_assets(d)
+    return d, paths, time.time() - t0
+
+
+@pytest.fixture(scope="session")
+def paperlike_config(paperlike_inputs) -> Path:
+    """tests/configs/paperlike.yaml pointed at the session's paper-shaped inputs."""
+    from support.assets import write_paperlike_config
+
+    d, paths, _ = paperlike_inputs
+    return write_paperlike_config(d, d / "paperlike.yaml", paths)
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -4,12 +4,16 @@ rule analysis:
     input:
         unpack(analysis_inputs),
     output:
-        json=f"{RES}/analysis/{{run}}.json",
-        png=report(f"{RES}/analysis/{{run}}.png", caption="../report/analysis.rst", category="4 Per-class analysis",
-                   labels=lambda w: run_labels(w.run, "per-class analysis")),
-    params:
-        config=job_config(ANALYSIS_STEP.KEYS),
+        json=analysis_json("{run}"),
+        png=report(
+            analysis_json("{run}", "png"),
+            caption="../report/analysis.rst",
+            category="4 Per-class analysis",
+            labels=lambda w: run_labels(w.run, "per-class analysis"),
+        ),
     log:
         "logs/analysis/{run}.log",
+    params:
+        config=job_config(keys.ANALYSIS),
     script:
         "../scripts/analysis.py"

@@ -11,33 +11,35 @@ if CLIP:
         input:
             train=lambda w: real_train_shards(),
             manifests=lambda w: manifests_of(real_train_shards()),
-            incap=f"{RES}/prompts/incap.parquet",
+            incap=prompts_table("incap"),
         output:
             tars=list(clip_sources(_EMB[0])) if _EMB[0] in CLIP["datasets"] else [],
-            info=f"{RES}/clip/data/{_EMB[0]}/data.json",
-        params:
-            config=job_config(CLIP_STEP.DATA_KEYS),
-            shard_size=CLIP["datasets"].get(_EMB[0], {}).get("shard_size"),
+            info=clip_data(_EMB[0]),
         log:
             f"logs/clip/data_{_EMB[0]}.log",
+        params:
+            config=job_config(keys.CLIP_DATA),
+            shard_size=CLIP["datasets"].get(_EMB[0], {}).get("shard_size"),
         script:
-            "../scripts/clip_data.py"
+            "../scripts/clip_data_embedded.py"
 
     rule clip_captions:
         input:
             shards=lambda w: clip_block_sources(w.dataset, int(w.block)),
             manifests=lambda w: manifests_of(clip_block_sources(w.dataset, int(w.block))),
         output:
-            table=f"{RES}/clip/captions/{{dataset}}/block-{{block}}.parquet",
-            info=f"{RES}/clip/captions/{{dataset}}/block-{{block}}.json",
+            table=clip_block_table("{dataset}", "{block}"),
+            info=clip_block_table("{dataset}", "{block}", "json"),
+        log:
+            "logs/clip/captions/{dataset}/block-{block}.log",
+        benchmark:
+            benchmark("clip_captions", "{dataset}/block-{block}")
+        resources:
+            mem_mb=mem_mb,
         params:
             config=job_config(("seed",)),
             dataset="{dataset}",
             block="{block}",
-        resources:
-            mem_mb=mem_mb,
-        log:
-            "logs/clip/captions/{dataset}/block-{block}.log",
         script:
             "../scripts/clip_captions.py"
 
@@ -45,12 +47,12 @@ if CLIP:
         input:
             unpack(clip_train_inputs),
         output:
-            model=f"{RES}/clip/checkpoints/{{crun}}/n{{scale}}/model.pt",
-            info=f"{RES}/clip/checkpoints/{{crun}}/n{{scale}}/train.json",
-        params:
-            config=job_config(CLIP_STEP.TRAIN_KEYS),
-            run=clip_run_params,
-            scale="{scale}",
+            model=clip_checkpoint("{crun}", "{scale}"),
+            info=clip_checkpoint("{crun}", "{scale}", "train.json"),
+        log:
+            "logs/clip/train/{crun}/n{scale}.log",
+        benchmark:
+            benchmark("train_clip", "{crun}/n{scale}")
         threads: max(THREADS, CLIP["train"]["gpus"])
         resources:
             nodes=clip_resources("nodes"),
@@ -59,8 +61,10 @@ if CLIP:
             cpus_per_task=lambda w, threads: threads,
             mem_mb=mem_mb,
             runtime=runtime_clip,
-        log:
-            "logs/clip/train/{crun}/n{scale}.log",
+        params:
+            config=job_config(keys.CLIP_TRAIN),
+            run=clip_run_params,
+            scale="{scale}",
         script:
             "../scripts/train_clip.py"
 
@@ -68,18 +72,20 @@ if CLIP:
         input:
             unpack(clip_eval_inputs),
         output:
-            f"{RES}/clip/eval/{{crun}}/n{{scale}}.json",
-        params:
-            config=job_config(CLIP_STEP.EVAL_KEYS),
-            run="{crun}",
-            scale="{scale}",
+            clip_eval_json("{crun}", "{scale}"),
+        log:
+            "logs/clip/eval/{crun}/n{scale}.log",
+        benchmark:
+            benchmark("evaluate_clip", "{crun}/n{scale}")
         threads: THREADS
         resources:
             gpu=1,
             cpus_per_task=THREADS,
             mem_mb=mem_mb,
-        log:
-            "logs/clip/eval/{crun}/n{scale}.log",
+        params:
+            config=job_config(keys.CLIP_EVAL),
+            run="{crun}",
+            scale="{scale}",
         script:
             "../scripts/evaluate_clip.py"
 
@@ -87,31 +93,39 @@ if CLIP:
         input:
             evals=lambda w: clip_study_evals(w.arm),
         output:
-            json=f"{RES}/clip/scaling/{{arm}}.json",
-            png=report(f"{RES}/clip/scaling/{{arm}}.png", caption="../report/clip_scaling.rst", category="6 CLIP",
-                       labels=lambda w: {"model": "CLIP", "guidance": "-", "prompt": w.arm, "figure": "zero-shot scaling"}),
-        params:
-            config=job_config(CLIP_STEP.FIT_KEYS),
-            arm="{arm}",
-            run=lambda w: C.clip_study_runs(CFG)[w.arm].name,
+            json=clip_scaling_json("{arm}"),
+            png=report(
+                clip_scaling_json("{arm}", "png"),
+                caption="../report/clip_scaling.rst",
+                category="6 CLIP",
+                labels=lambda w: {"model": "CLIP", "guidance": "-", "prompt": w.arm, "figure": "zero-shot scaling"},
+            ),
         log:
             "logs/clip/fit/{arm}.log",
+        params:
+            config=job_config(keys.CLIP_FIT),
+            arm="{arm}",
+            run=lambda w: C.clip_study_runs(CFG)[w.arm].name,
         script:
             "../scripts/fit_clip.py"
 
     rule clip_summary:
         input:
-            fits=[f"{RES}/clip/scaling/{arm}.json" for arm in CLIP["study"]["arms"]],
+            fits=[clip_scaling_json(arm) for arm in CLIP["study"]["arms"]],
         output:
-            csv=f"{RES}/clip/summary.csv",
-            json=f"{RES}/clip/summary.json",
-            png=report(f"{RES}/clip/summary.png", caption="../report/clip_summary.rst", category="6 CLIP",
-                       labels=cross_run_labels("Fig. 9, A14: CLIP arms")),
+            csv=clip_summary("csv"),
+            json=clip_summary("json"),
+            png=report(
+                clip_summary("png"),
+                caption="../report/clip_summary.rst",
+                category="6 CLIP",
+                labels=cross_run_labels("Fig. 9, A14: CLIP arms"),
+            ),
+        log:
+            "logs/clip/summary.log",
         params:
             config=job_config(()),
             arms=CLIP["study"]["arms"],
-        log:
-            "logs/clip/summary.log",
         script:
             "../scripts/clip_summary.py"
 
@@ -121,13 +135,17 @@ if CLIP:
             input:
                 evals=clip_sweep_evals(),
             output:
-                csv=f"{RES}/clip/cfg_sweep.csv",
-                png=report(f"{RES}/clip/cfg_sweep.png", caption="../report/clip_sweep.rst", category="6 CLIP",
-                           labels=cross_run_labels("Table A11: CLIP CFG sweep")),
+                csv=clip_sweep("csv"),
+                png=report(
+                    clip_sweep("png"),
+                    caption="../report/clip_sweep.rst",
+                    category="6 CLIP",
+                    labels=cross_run_labels("Table A11: CLIP CFG sweep"),
+                ),
+            log:
+                "logs/clip/cfg_sweep.log",
             params:
                 config=job_config(()),
                 guidance=[C.fmt_guidance(g) for g in CLIP["cfg_sweep"]["guidance"]],
-            log:
-                "logs/clip/cfg_sweep.log",
             script:
-                "../scripts/clip_sweep.py"
+                "../scripts/clip_cfg_sweep.py"

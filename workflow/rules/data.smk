@@ -6,11 +6,11 @@ if EMBEDDED:
             train=real_train_shards(),
             val=val_shards(),
             ood=ood_sets()["sklearn_digits"],
-            classes=f"{RES}/data/classes.json",
-            info=f"{RES}/data/data.json",
-        params:
-            config=job_config(DATA_STEP.KEYS),
+            classes=data_file("classes.json"),
+            info=data_file("data.json"),
         log:
             "logs/data.log",
+        params:
+            config=job_config(keys.DATA),
         script:
-            "../scripts/prepare_data.py"
+            "../scripts/data_embedded.py"

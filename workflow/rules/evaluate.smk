@@ -3,18 +3,20 @@ rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        f"{RES}/eval/{{run}}/n{{scale}}.json",
-    params:
-        config=job_config(EVALUATE_STEP.KEYS),
-        run="{run}",
-        scale="{scale}",
-        classifier=lambda w: run_of(w).classifier or {},
+        eval_json("{run}", "{scale}"),
+    log:
+        "logs/evaluate/{run}/n{scale}.log",
+    benchmark:
+        benchmark("evaluate", "{run}/n{scale}")
     threads: THREADS
     resources:
         gpu=1,
         cpus_per_task=THREADS,
         mem_mb=mem_mb,
-    log:
-        "logs/evaluate/{run}/n{scale}.log",
+    params:
+        config=job_config(keys.EVALUATE),
+        run="{run}",
+        scale="{scale}",
+        classifier=lambda w: run_of(w).classifier or {},
     script:
         "../scripts/evaluate.py"

@@ -4,14 +4,18 @@ rule fit:
         evals=fit_evals,
         quality=lambda w: [] if run_of(w).is_real else [quality_json(w.run)],
     output:
-        json=f"{RES}/scaling/{{run}}.json",
-        png=report(f"{RES}/scaling/{{run}}.png", caption="../report/scaling.rst", category="1 Scaling",
-                   labels=lambda w: run_labels(w.run, "scaling law")),
-    params:
-        config=job_config(FIT_STEP.KEYS),
-        run=run_params,
+        json=scaling_json("{run}"),
+        png=report(
+            scaling_json("{run}", "png"),
+            caption="../report/scaling.rst",
+            category="1 Scaling",
+            labels=lambda w: run_labels(w.run, "scaling law"),
+        ),
     log:
         "logs/fit/{run}.log",
+    params:
+        config=job_config(keys.FIT),
+        run=run_params,
     script:
         "../scripts/fit.py"
 
@@ -20,13 +24,13 @@ rule fit:
 # side. Not in the default target: it also builds the runs with default_target: false.
 rule scaling_summary:
     input:
-        fits=lambda w: [f"{RES}/scaling/{name}.json" for name in fitted_runs()],
+        fits=lambda w: [scaling_json(name) for name in fitted_runs()],
     output:
-        csv=f"{RES}/scaling/summary.csv",
+        csv=scaling_summary_csv(),
+    log:
+        "logs/fit/summary.log",
     params:
         config=job_config(()),
         families={name: m["family"] for name, m in CFG["models"].items()},
-    log:
-        "logs/fit/summary.log",
     script:
         "../scripts/scaling_summary.py"

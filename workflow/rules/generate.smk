@@ -4,16 +4,19 @@
 rule generate_shard:
     input:
         model=lambda w: t2i_dir(data_run(w).model),
-        prompts=lambda w: clip_block_table(data_run(w).prompt, w.shard) if is_twins(data_run(w))
-        else f"{RES}/prompts/{data_run(w).prompt}.parquet",
+        prompts=lambda w: (
+            clip_block_table(data_run(w).prompt, w.shard)
+            if is_twins(data_run(w))
+            else prompts_table(data_run(w).prompt)
+        ),
         classes=lambda w: classes_json(),
     output:
-        tar=f"{RES}/shards/{{run}}/shard-{{shard}}.tar",
-        manifest=f"{RES}/shards/{{run}}/shard-{{shard}}.json",
-    params:
-        config=lambda w: job_config(GENERATE_STEP.keys(data_run(w).model, testset=False, twins=is_twins(data_run(w)))),
-        run="{run}",
-        shard="{shard}",
+        tar=shard("{run}", "{shard}"),
+        manifest=shard("{run}", "{shard}", "json"),
+    log:
+        "logs/generate/{run}/shard-{shard}.log",
+    benchmark:
+        benchmark("generate_shard", "{run}/shard-{shard}")
     priority: 50
     threads: THREADS
     resources:
@@ -21,24 +24,26 @@ rule generate_shard:
         cpus_per_task=THREADS,
         mem_mb=mem_mb,
         runtime=runtime_generate,
-    log:
-        "logs/generate/{run}/shard-{shard}.log",
+    params:
+        config=lambda w: job_config(keys.generate(data_run(w).model, testset=False, twins=is_twins(data_run(w)))),
+        run=generate_run,
+        shard="{shard}",
     script:
-        "../scripts/generate.py"
+        "../scripts/generate_shard.py"
 
 
 rule generate_testset:
     input:
         model=lambda w: t2i_dir(data_run(w).model),
-        prompts=lambda w: f"{RES}/prompts/{data_run(w).prompt}.parquet",
+        prompts=lambda w: prompts_table(data_run(w).prompt),
         classes=lambda w: classes_json(),
     output:
-        tar=f"{RES}/testsets/{{run}}.tar",
-        manifest=f"{RES}/testsets/{{run}}.json",
-    params:
-        config=lambda w: job_config(GENERATE_STEP.keys(data_run(w).model, testset=True)),
-        run="{run}",
-        shard="test",
+        tar=testset("{run}"),
+        manifest=testset("{run}", "json"),
+    log:
+        "logs/generate/{run}/testset.log",
+    benchmark:
+        benchmark("generate_testset", "{run}")
     priority: 50
     threads: THREADS
     resources:
@@ -46,7 +51,9 @@ rule generate_testset:
         cpus_per_task=THREADS,
         mem_mb=mem_mb,
         runtime=runtime_generate,
-    log:
-        "logs/generate/{run}/testset.log",
+    params:
+        config=lambda w: job_config(keys.generate(data_run(w).model, testset=True)),
+        run=generate_run,
+        shard="test",
     script:
-        "../scripts/generate.py"
+        "../scripts/generate_testset.py"

@@ -4,15 +4,26 @@ rule grid:
     input:
         quality=lambda w: [quality_json(name) for name in GRID],
     output:
-        csv=f"{RES}/grid/summary.csv",
-        json=f"{RES}/grid/summary.json",
-        png=report(f"{RES}/grid/summary.png", caption="../report/grid.rst", category="5 Guidance sweep",
-                   labels=cross_run_labels("Tables A4-A5, Fig. 2: guidance sweep")),
-    params:
-        config=job_config(GRID_STEP.KEYS),
-        runs=lambda w: {name: {"model": r.model, "family": CFG["models"][r.model]["family"], "guidance": r.guidance,
-                               "prompt": r.prompt} for name, r in GRID.items()},
+        csv=grid_summary("csv"),
+        json=grid_summary("json"),
+        png=report(
+            grid_summary("png"),
+            caption="../report/grid.rst",
+            category="5 Guidance sweep",
+            labels=cross_run_labels("Tables A4-A5, Fig. 2: guidance sweep"),
+        ),
     log:
         "logs/grid/summary.log",
+    params:
+        config=job_config(keys.GRID),
+        runs=lambda w: {
+            name: {
+                "model": r.model,
+                "family": CFG["models"][r.model]["family"],
+                "guidance": r.guidance,
+                "prompt": r.prompt,
+            }
+            for name, r in GRID.items()
+        },
     script:
         "../scripts/grid.py"

@@ -1,4 +1,4 @@
-# Prompt tables: one parquet per prompt set (synscale/prompts.py). incap with a BLIP-2 captioner
+# Prompt tables: one parquet per prompt set (synscale/prompts/). incap with a BLIP-2 captioner
 # reads caption tables (rule captions: one job per prompts.captioner.shards_per_job real train
 # shards, so captioning spreads over the cluster's GPUs); the embedded image_stats captioner reads
 # the train shards directly.
@@ -8,21 +8,23 @@ rule prompts:
         train=lambda w: prompt_inputs(w.prompt),
         model=lambda w: prompt_model(w.prompt),
     output:
-        table=f"{RES}/prompts/{{prompt}}.parquet",
-        info=f"{RES}/prompts/{{prompt}}.json",
-    params:
-        config=lambda w: job_config(PROMPTS_STEP.prompt_keys(w.prompt)),
-        prompt="{prompt}",
+        table=prompts_table("{prompt}"),
+        info=prompts_table("{prompt}", "json"),
+    log:
+        "logs/prompts/{prompt}.log",
+    benchmark:
+        benchmark("prompts", "{prompt}")
     threads: THREADS
     resources:
         gpu=lambda w: 1 if w.prompt == "word2sen" else 0,
         cpus_per_task=THREADS,
         mem_mb=mem_mb,
         runtime=runtime_prompts,
-    log:
-        "logs/prompts/{prompt}.log",
+    params:
+        config=lambda w: job_config(keys.prompts(w.prompt)),
+        prompt="{prompt}",
     script:
-        "../scripts/build_prompts.py"
+        "../scripts/prompts.py"
 
 
 rule captions:
@@ -30,17 +32,19 @@ rule captions:
         shards=lambda w: caption_chunk_shards(int(w.chunk)),
         model=lambda w: external(CAPTIONER, "prompts.captioner.path") if CAPTIONER else [],
     output:
-        table=f"{RES}/captions/train-{{chunk}}.parquet",
-        info=f"{RES}/captions/train-{{chunk}}.json",
-    params:
-        config=job_config(PROMPTS_STEP.CAPTION_KEYS),
+        table=caption_table("{chunk}"),
+        info=caption_table("{chunk}", "json"),
+    log:
+        "logs/captions/train-{chunk}.log",
+    benchmark:
+        benchmark("captions", "train-{chunk}")
     threads: THREADS
     resources:
         gpu=1,
         cpus_per_task=THREADS,
         mem_mb=mem_mb,
         runtime=runtime_captions,
-    log:
-        "logs/captions/train-{chunk}.log",
+    params:
+        config=job_config(keys.CAPTIONS),
     script:
-        "../scripts/caption_shards.py"
+        "../scripts/captions.py"

@@ -3,44 +3,48 @@
 rule val_features:
     input:
         val=lambda w: val_shards(),
-        reference=f"{RES}/reference/model.pt",
-        manifests=lambda w: manifests_of([*val_shards(), f"{RES}/reference/model.pt"]),
+        reference=reference(),
+        manifests=lambda w: manifests_of([*val_shards(), reference()]),
         classes=lambda w: classes_json(),
         weights=lambda w: quality_weights("fid"),
     output:
-        f"{RES}/quality/val_features.pt",
-    params:
-        config=job_config(QUALITY_STEP.VAL_KEYS),
+        val_features(),
+    log:
+        "logs/quality/val_features.log",
+    benchmark:
+        benchmark("val_features")
     threads: THREADS
     resources:
         gpu=1,
         cpus_per_task=THREADS,
         mem_mb=mem_mb,
-    log:
-        "logs/quality/val_features.log",
+    params:
+        config=job_config(keys.VAL_FEATURES),
     script:
         "../scripts/val_features.py"
 
 
 rule quality:
     input:
-        testset=f"{RES}/testsets/{{run}}.tar",
-        reference=f"{RES}/reference/model.pt",
-        val_features=f"{RES}/quality/val_features.pt",
-        manifests=lambda w: manifests_of([f"{RES}/testsets/{w.run}.tar", f"{RES}/reference/model.pt"]),
+        testset=testset("{run}"),
+        reference=reference(),
+        val_features=val_features(),
+        manifests=lambda w: manifests_of([testset(w.run), reference()]),
         classes=lambda w: classes_json(),
         weights=lambda w: quality_weights("fid") + quality_weights("lpips"),
     output:
-        f"{RES}/quality/{{run}}.json",
-    params:
-        config=job_config(QUALITY_STEP.KEYS),
-        run="{run}",
+        quality_json("{run}"),
+    log:
+        "logs/quality/{run}.log",
+    benchmark:
+        benchmark("quality", "{run}")
     threads: THREADS
     resources:
         gpu=1,
         cpus_per_task=THREADS,
         mem_mb=mem_mb,
-    log:
-        "logs/quality/{run}.log",
+    params:
+        config=job_config(keys.QUALITY),
+        run="{run}",
     script:
         "../scripts/quality.py"

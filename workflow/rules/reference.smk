@@ -1,5 +1,5 @@
 # The reference classifier used for recognizability and diversity: pretrained weights from
-# reference_classifier.path (the paper's ViT-B), or trained on the real train split.
+# reference_classifier.path (the paper's ViT-B), linked in place, or trained on the real train split.
 if CFG["reference_classifier"]["path"]:
 
     localrules:
@@ -7,13 +7,13 @@ if CFG["reference_classifier"]["path"]:
 
     rule reference_external:
         input:
-            lambda w: external(CFG["reference_classifier"]["path"], "reference_classifier.path"),
+            weights=lambda w: external(CFG["reference_classifier"]["path"], "reference_classifier.path"),
         output:
-            model=f"{RES}/reference/model.pt",
+            model=reference(),
         log:
             "logs/reference.log",
-        shell:
-            "ln -sf $(realpath {input}) {output.model} 2> {log}"
+        script:
+            "../scripts/reference_external.py"
 
 else:
 
@@ -24,17 +24,19 @@ else:
             manifests=lambda w: manifests_of(real_train_shards() + val_shards()),
             classes=lambda w: classes_json(),
         output:
-            model=f"{RES}/reference/model.pt",
-            metrics=f"{RES}/reference/metrics.json",
-        params:
-            config=job_config(REFERENCE_STEP.KEYS),
+            model=reference(),
+            metrics=reference("metrics.json"),
+        log:
+            "logs/reference.log",
+        benchmark:
+            benchmark("train_reference")
         threads: THREADS
         resources:
             gpu=1,
             cpus_per_task=THREADS,
             mem_mb=mem_mb,
             runtime=runtime_reference,
-        log:
-            "logs/reference.log",
+        params:
+            config=job_config(keys.REFERENCE),
         script:
             "../scripts/train_reference.py"

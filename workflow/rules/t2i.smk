@@ -5,10 +5,11 @@ rule train_t2i:
         manifests=lambda w: manifests_of(real_train_shards()),
         classes=lambda w: classes_json(),
     output:
-        directory(f"{RES}/t2i/{{model}}"),
-    params:
-        config=lambda w: job_config(T2I_STEP.keys(w.model)),
-        model="{model}",
+        directory(t2i_model("{model}")),
+    log:
+        "logs/t2i/{model}.log",
+    benchmark:
+        benchmark("train_t2i", "{model}")
     priority: 100
     threads: lambda w: CFG["models"][w.model]["train"]["threads"]
     resources:
@@ -16,7 +17,8 @@ rule train_t2i:
         cpus_per_task=lambda w, threads: threads,
         mem_mb=mem_mb,
         runtime=runtime_t2i,
-    log:
-        "logs/t2i/{model}.log",
+    params:
+        config=lambda w: job_config(keys.t2i(w.model)),
+        model="{model}",
     script:
         "../scripts/train_t2i.py"

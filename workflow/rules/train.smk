@@ -5,13 +5,12 @@ rule train_classifier:
         manifests=lambda w: manifests_of(shards_for(w.run, w.scale)),
         classes=lambda w: classes_json(),
     output:
-        model=f"{RES}/checkpoints/{{run}}/n{{scale}}/model.pt",
-        info=f"{RES}/checkpoints/{{run}}/n{{scale}}/train.json",
-    params:
-        config=lambda w: job_config(TRAIN_STEP.keys(run_of(w).is_real)),
-        run="{run}",
-        scale="{scale}",
-        classifier=lambda w: run_of(w).classifier or {},
+        model=checkpoint("{run}", "{scale}"),
+        info=checkpoint("{run}", "{scale}", "train.json"),
+    log:
+        "logs/train/{run}/n{scale}.log",
+    benchmark:
+        benchmark("train_classifier", "{run}/n{scale}")
     threads: max(THREADS, TRAIN_GPUS)
     resources:
         nodes=train_resources("nodes"),
@@ -20,7 +19,10 @@ rule train_classifier:
         cpus_per_task=lambda w, threads: threads,
         mem_mb=mem_mb,
         runtime=runtime_train,
-    log:
-        "logs/train/{run}/n{scale}.log",
+    params:
+        config=lambda w: job_config(keys.train(run_of(w).is_real)),
+        run="{run}",
+        scale="{scale}",
+        classifier=lambda w: run_of(w).classifier or {},
     script:
         "../scripts/train_classifier.py"

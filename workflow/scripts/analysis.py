@@ -1,5 +1,5 @@
-"""Per-class analysis of a synthetic run."""
+"""Per-class analysis of a synthetic run (rule analysis)."""
 from synscale.steps import analysis
 from synscale.steps.job import run
 
-run(snakemake, analysis.main)
+run(snakemake, analysis.analysis)

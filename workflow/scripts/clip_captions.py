@@ -2,4 +2,4 @@
 from synscale.steps import clip
 from synscale.steps.job import run
 
-run(snakemake, clip.main_block, lists=("shards", "manifests"))
+run(snakemake, clip.clip_captions, lists=("shards", "manifests"))

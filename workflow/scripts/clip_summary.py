@@ -2,4 +2,4 @@
 from synscale.steps import clip
 from synscale.steps.job import run
 
-run(snakemake, clip.main_summary, lists=("fits",))
+run(snakemake, clip.clip_summary, lists=("fits",))

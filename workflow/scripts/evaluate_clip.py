@@ -2,4 +2,4 @@
 from synscale.steps import clip
 from synscale.steps.job import run
 
-run(snakemake, clip.main_evaluate, lists=("val", "ood_*", "probe_*", "manifests", "subsets", "classnames"))
+run(snakemake, clip.evaluate_clip, lists=("val", "ood_*", "probe_*", "manifests", "subsets", "classnames"))

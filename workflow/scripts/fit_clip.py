@@ -2,4 +2,4 @@
 from synscale.steps import clip
 from synscale.steps.job import run
 
-run(snakemake, clip.main_fit, lists=("evals",))
+run(snakemake, clip.fit_clip, lists=("evals",))

@@ -1,5 +1,5 @@
-"""Recognizability, diversity, FID and LPIPS of a synthetic test set."""
+"""Recognizability, diversity, FID and LPIPS of a synthetic test set (rule quality)."""
 from synscale.steps import quality
 from synscale.steps.job import run
 
-run(snakemake, quality.main, lists=("manifests", "weights"))
+run(snakemake, quality.quality, lists=("manifests", "weights"))

@@ -1,5 +1,5 @@
-"""The report's cross-run figures and summary table."""
+"""The report's cross-run figures and summary table (rule report_figures)."""
 from synscale.steps import report
 from synscale.steps.job import run
 
-run(snakemake, report.main, lists=("fits", "evals", "quality", "paper"))
+run(snakemake, report.report_figures, lists=("fits", "evals", "quality", "paper"))

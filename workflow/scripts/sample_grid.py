@@ -1,5 +1,5 @@
-"""A run's sample grid for the report."""
+"""A run's sample grid for the report (rule sample_grid)."""
 from synscale.steps import report
 from synscale.steps.job import run
 
-run(snakemake, report.main_samples)
+run(snakemake, report.sample_grid)

@@ -2,4 +2,4 @@
 from synscale.steps import clip
 from synscale.steps.job import run
 
-run(snakemake, clip.main_train, lists=("blocks", "twins", "manifests"))
+run(snakemake, clip.train_clip, lists=("blocks", "twins", "manifests"))

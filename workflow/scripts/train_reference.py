@@ -1,5 +1,5 @@
-"""Train the reference classifier on the real train split."""
+"""Train the reference classifier on the real train split (rule train_reference)."""
 from synscale.steps import reference
 from synscale.steps.job import run
 
-run(snakemake, reference.main, lists=("train", "val", "manifests"))
+run(snakemake, reference.train_reference, lists=("train", "val", "manifests"))

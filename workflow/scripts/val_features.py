@@ -1,5 +1,5 @@
-"""FID features of the real validation set, once for every run's quality."""
+"""FID features of the real validation set, once for every run's quality (rule val_features)."""
 from synscale.steps import quality
 from synscale.steps.job import run
 
-run(snakemake, quality.main_val, lists=("val", "manifests", "weights"))
+run(snakemake, quality.val_features, lists=("val", "manifests", "weights"))

@@ -1,0 +1,69 @@
+# Input functions of the CLIP study: a caption dataset's source shards and blocks, what a CLIP run
+# trains on and is evaluated on, and the evaluations the fits and the CFG sweep read.
+
+
+@functools.cache
+def clip_sources(dataset):
+    """All source shards of a caption dataset, in order (missing ones kept: they set the block layout)."""
+    ds = CLIP["datasets"][dataset]
+    if ds.get("embedded"):
+        return tuple(clip_data_shards(dataset, DATA["train_size"], ds["shard_size"]))
+    return expand_braces(ds["shards"])
+
+
+def clip_n_blocks(dataset):
+    return math.ceil(len(clip_sources(dataset)) / CLIP["datasets"][dataset]["shards_per_block"])
+
+
+def clip_block_sources(dataset, block):
+    spb = CLIP["datasets"][dataset]["shards_per_block"]
+    return [p for p in clip_sources(dataset)[block * spb : (block + 1) * spb] if p not in _MISSING_PATHS]
+
+
+def clip_blocks_for(dataset, scale):
+    """How many blocks hold the first `scale` captions (by the dataset's shard_size)."""
+    ds = CLIP["datasets"][dataset]
+    n = math.ceil(int(scale) / (ds["shard_size"] * ds["shards_per_block"]))
+    if n > clip_n_blocks(dataset):
+        raise WorkflowError(
+            f"CLIP scale {scale}: more captions than clip.datasets.{dataset} holds "
+            f"({len(clip_sources(dataset))} shards of about {ds['shard_size']}); lower the scale"
+        )
+    return n
+
+
+def clip_train_inputs(wildcards):
+    """A CLIP run at a scale reads its blocks' caption tables (which name the source shards, the
+    caption job's inputs) and, for syn and syn+real, the blocks' twin shards."""
+    r = clip_run_of(wildcards)
+    n = clip_blocks_for(r.dataset, wildcards.scale)
+    twins = [shard(r.twins, b) for b in range(n)] if r.twins else []
+    return {
+        "blocks": [clip_block_table(r.dataset, b) for b in range(n)],
+        "twins": twins,
+        "manifests": manifests_of(twins),
+    }
+
+
+def clip_eval_inputs(wildcards):
+    """Zero-shot evaluation reads what a classifier's evaluation reads; the linear probes (and
+    their class names) only with clip.zero_shot.probes."""
+    probes = bool(CLIP["zero_shot"]["probes"])
+    return eval_inputs(clip_checkpoint(wildcards.crun, wildcards.scale), probes=probes, classnames=probes)
+
+
+def clip_run_params(wildcards):
+    r = clip_run_of(wildcards)
+    return {"name": r.name, "arm": r.arm, "dataset": r.dataset, "twins": r.twins}
+
+
+def clip_study_evals(arm):
+    r = C.clip_study_runs(CFG)[arm]
+    return [clip_eval_json(r.name, s) for s in CLIP["study"]["scales"]]
+
+
+def clip_sweep_evals():
+    sw = CLIP["cfg_sweep"]
+    tag = C.CLIP_ARM_TAGS[sw["arm"]]
+    runs = [f"{tag}_{C.clip_twins_name(sw['model'], g, sw['dataset'])}" for g in sw["guidance"]]
+    return [clip_eval_json(crun, sw["scale"]) for crun in runs]

@@ -1,0 +1,137 @@
+# The study's end products: the default target (each run's scaling law or evaluations, quality,
+# per-class analysis, the report, the CLIP study), what a fit and an analysis read, the runs the
+# report shows and the labels of the report's figures.
+
+
+def run_targets(runs):
+    out = []
+    for name, run in runs.items():
+        if len(run.scales) >= 2:
+            out.append(scaling_json(name))
+        else:
+            out += [eval_json(name, s) for s in run.scales]
+        if not run.is_real:
+            out.append(quality_json(name))
+    return sorted(set(out), key=out.index)
+
+
+def final_targets():
+    runs = report_runs()
+    analyses = [analysis_json(n) for n, r in runs.items() if not r.is_real and len(r.scales) >= 2]
+    return run_targets(runs) + analyses + report_targets() + clip_targets()
+
+
+def fitted_runs():
+    """Runs with a scaling law (two scales or more); a seed variant enters its run's fit."""
+    return [name for name, run in RUNS.items() if len(run.scales) >= 2 and not run.seed_of]
+
+
+# ---------------------------------------------------------------- fits and analysis
+def run_params(wildcards):
+    r = run_of(wildcards)
+    if r.seed_of:
+        raise WorkflowError(
+            f"'{r.name}' is a seed variant of '{r.seed_of}': it enters that run's fit ({scaling_json(r.seed_of)})"
+        )
+    return {
+        "name": r.name,
+        "model": r.model,
+        "guidance": r.guidance,
+        "prompt": r.prompt,
+        "fit_range": r.fit_range,
+        "seed_runs": list(r.seed_runs),
+    }
+
+
+def fit_evals(wildcards):
+    """The evaluations a run's fit reads: every scale, of the run and of its seed variants."""
+    r = run_of(wildcards)
+    return [eval_json(n, s) for n in (r.name, *r.seed_runs) for s in r.scales]
+
+
+def analysis_inputs(wildcards):
+    run = run_of(wildcards)
+    if run.is_real or len(run.scales) < 2:
+        raise WorkflowError(f"analysis: '{wildcards.run}' is not a fitted synthetic run")
+    inputs = {
+        "fit": scaling_json(run.name),
+        "last_eval": eval_json(run.name, max(run.scales)),
+        "quality": quality_json(run.name),
+        "classes": classes_json(),
+    }
+    real = RUNS.get(C.REAL)
+    if real is not None and len(real.scales) >= 2:
+        inputs["real_fit"] = scaling_json(C.REAL)
+        inputs["real_eval"] = eval_json(C.REAL, max(real.scales))
+    return inputs
+
+
+# ---------------------------------------------------------------- the report
+def report_runs():
+    """The runs the report shows: those of the default target."""
+    return {n: r for n, r in RUNS.items() if r.default_target}
+
+
+def report_fits():
+    return [scaling_json(n) for n, r in report_runs().items() if len(r.scales) >= 2]
+
+
+def report_evals():
+    """The evaluation at each report run's largest scale."""
+    return [eval_json(n, max(r.scales)) for n, r in report_runs().items()]
+
+
+def report_quality():
+    return [quality_json(n) for n, r in report_runs().items() if not r.is_real]
+
+
+def report_run_params():
+    out = {}
+    for n, r in report_runs().items():
+        out[n] = {
+            "model": r.model,
+            "guidance": r.guidance,
+            "prompt": r.prompt,
+            "fit": scaling_json(n) if len(r.scales) >= 2 else None,
+            "last_eval": eval_json(n, max(r.scales)),
+            "quality": None if r.is_real else quality_json(n),
+        }
+    return out
+
+
+def report_targets():
+    out = [report_file("summary.html")]
+    out += [sample_png(r.data) for r in report_runs().values() if not r.is_real]
+    return sorted(set(out), key=out.index)
+
+
+def paper_table():
+    """report.paper_table as an input (a relative path is the project's own, e.g. data/paper_grid_1p3M.csv)."""
+    p = CFG["report"]["paper_table"]
+    if not p:
+        return []
+    return [p if Path(p).is_absolute() else str(Path(workflow.basedir) / p)]
+
+
+def cross_run_labels(figure):
+    """Report labels of a figure across runs (the same keys as a run's)."""
+    return {"model": "all runs", "guidance": "-", "prompt": "-", "figure": figure}
+
+
+def run_labels(name, figure):
+    """Report labels of a run's figure: model, guidance, prompt set."""
+    model, guidance, prompt = C.parse_name(name)
+    return {
+        "model": model,
+        "guidance": "-" if guidance is None else C.fmt_guidance(guidance),
+        "prompt": prompt or "-",
+        "figure": figure,
+    }
+
+
+# ---------------------------------------------------------------- the CLIP study
+def clip_targets():
+    """The study's fits and summary (and the CFG sweep's table), when the study is in the default target."""
+    if not CLIP or not CLIP["study"]["default_target"]:
+        return []
+    return [clip_summary("csv")] + ([clip_sweep("csv")] if CLIP["cfg_sweep"] else [])
