@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from synscale.data.embedded import DIGIT_NAMES
-from synscale.t2i import tiny as t2i
 from synscale.t2i import pixel_cascade as t2i_if
+from synscale.t2i import tiny as t2i
 from synscale.t2i.samplers import PixelCascade, load_sampler
 
 pytestmark = pytest.mark.subprocess   # trains the tiny model (again, to check determinism)
