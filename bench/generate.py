@@ -29,7 +29,7 @@ def main() -> None:
     import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from assets import save_tiny_sd
+    from support.assets import save_tiny_sd
 
     from synscale.device import job_device, place, resolve_dtype
     from synscale.t2i.generate import generate_set

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def sd15(out: Path, smoke: bool, size: int) -> Path:
-    from assets import CLIP_MAX_LENGTH, CLIP_VOCAB_SIZE, clip_tokenizer, write_clip_vocab_files
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from support.assets import CLIP_MAX_LENGTH, CLIP_VOCAB_SIZE, clip_tokenizer, write_clip_vocab_files
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tok = clip_tokenizer()

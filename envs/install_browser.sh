@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
         sudo="sudo -n"
     else
         echo "install_browser: not root and no password-less sudo; install Debian's chromium and chromium-driver" \
-             "for the report test (tests/test_paper_path.py::test_report_renders_in_headless_chromium)" >&2
+             "for the report test (tests/workflow/test_paper_path.py::test_report_renders_in_headless_chromium)" >&2
         exit 0
     fi
 fi

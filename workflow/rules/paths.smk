@@ -136,10 +136,10 @@ def clip_sweep(ext):
     return f"{RES}/clip/cfg_sweep.{ext}"
 
 
-def benchmark(rule, name=None):
-    """A job's benchmark (wall time, memory): benchmarks/<rule>/<name>.tsv, name made of its
-    wildcards; benchmarks/<rule>.tsv for a rule without wildcards."""
-    return f"{RES}/benchmarks/{rule}/{name}.tsv" if name else f"{RES}/benchmarks/{rule}.tsv"
+def benchmark(rule, name):
+    """A job's benchmark (wall time, memory): benchmarks/<rule>/<name>.tsv, `name` made of the job's
+    wildcards, or naming what the job makes where its rule has none."""
+    return f"{RES}/benchmarks/{rule}/{name}.tsv"
 
 
 # ---------------------------------------------------------------- manifests

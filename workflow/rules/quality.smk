@@ -12,7 +12,7 @@ rule val_features:
     log:
         "logs/quality/val_features.log",
     benchmark:
-        benchmark("val_features")
+        benchmark("val_features", "val")
     threads: THREADS
     resources:
         gpu=1,

@@ -29,7 +29,7 @@ else:
         log:
             "logs/reference.log",
         benchmark:
-            benchmark("train_reference")
+            benchmark("train_reference", "reference")
         threads: THREADS
         resources:
             gpu=1,
