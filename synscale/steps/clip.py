@@ -170,7 +170,7 @@ def load_model(cfg: dict, ckpt: str):
 
     from synscale.clip.model import build_model
 
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
     model, tokenizer = build_model(cfg["clip"]["model"])
     model.load_state_dict(state["state_dict"])
     return model.eval(), tokenizer, state["meta"]

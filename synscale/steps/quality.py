@@ -87,7 +87,7 @@ def measure_testset(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt
     lg, y, feats = predict(model, loader, amp, features=True)
     labels = y.numpy()
     q = measure(lg, feats, labels, n_classes)
-    val = torch.load(val_pt, map_location="cpu", weights_only=False)
+    val = torch.load(val_pt, map_location="cpu", weights_only=True)
     if cfg["quality"]["fid"]["inception_weights"]:
         feats, _, _ = fid_features(cfg, model, device, amp, reference_loader(cfg, [testset], device))
     fq = fid(val["features"], val["labels"].numpy(), feats, labels, n_classes)

@@ -206,7 +206,7 @@ def load_checkpoint(path: str | os.PathLike, arch: str, num_classes: int, in_cha
     if not path.exists():
         raise FileNotFoundError(f"{key} = {str(path)!r}: checkpoint not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(f"{path}: unreadable checkpoint ({e}); delete it and re-run snakemake") from None
     model = build_model(arch, num_classes, in_chans, kwargs)

@@ -18,7 +18,7 @@ def load_resume(path: str | os.PathLike | None, identity: dict) -> dict | None:
     if not path or not Path(path).exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a checkpoint cut short is replaced atomically, so this is a foreign file
         log.warning("%s is unreadable (%s); training from the start", path, e)
         return None
