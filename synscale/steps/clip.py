@@ -1,5 +1,5 @@
 """Steps of the CLIP rules (``workflow/rules/clip.smk``): the embedded caption dataset, a block's
-caption table, CLIP training on an arm at a caption scale (``synscale.launch``: the classifiers'
+caption table, CLIP training on an arm at a caption scale (``synscale.train.launch``: the classifiers'
 launcher), zero-shot evaluation, the per-arm fit, the study's summary and the CFG sweep."""
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def train_arm(cfg: dict, run: dict, scale: int, blocks: Sequence[str], twins: Se
 
 
 def train_job(rank: int, world: int, spec: dict) -> None:
-    """One process of a CLIP training job (``synscale.launch.worker``)."""
+    """One process of a CLIP training job (``synscale.train.launch.worker``)."""
     import torch
 
     from synscale.clip.model import build_model, make_pair_loader, pick_recipe, resume_identity, train_loop, transforms

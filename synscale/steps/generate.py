@@ -90,7 +90,7 @@ def part_path(out_tar: str | Path, rank: int) -> Path:
 
 
 def sample_part(rank: int, world: int, spec: dict) -> None:
-    """One process of a multi-GPU generation job (``synscale.launch``): the batches b with
+    """One process of a multi-GPU generation job (``synscale.train.launch``): the batches b with
     b % world == rank, each with its own seed, saved for the job process to assemble."""
     import numpy as np
 
@@ -120,7 +120,7 @@ def sample_part(rank: int, world: int, spec: dict) -> None:
 
 def sample_on_processes(cfg: dict, run: dict, shard, pipe_dirs, prompt_table, classes_json, out_tar,
                         n_prompts: int, gpus: int):
-    """Sample a job's images on ``gpus`` processes (one node, ``synscale.launch``) and assemble
+    """Sample a job's images on ``gpus`` processes (one node, ``synscale.train.launch``) and assemble
     them in batch order: the same images as one process would sample."""
     import numpy as np
 

@@ -1,6 +1,6 @@
 """Step of rule ``train_classifier``: a classifier trained from scratch on the first D images of a
 run with the Table A1 recipe (``synscale.recipe``), streaming its shards, on
-``classifier.nodes x classifier.gpus`` processes (``synscale.launch``; gloo CPU processes where
+``classifier.nodes x classifier.gpus`` processes (``synscale.train.launch``; gloo CPU processes where
 there is no GPU), resumable from its last checkpoint."""
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path]
 
 
 def train_job(rank: int, world: int, spec: dict) -> None:
-    """One process of a training job (``synscale.launch.worker``)."""
+    """One process of a training job (``synscale.train.launch.worker``)."""
     from synscale.config import recipes as R
     from synscale.data.loader import make_loader, manifest_index, prefix_parts, split_parts, train_transform
     from synscale.device import describe, job_device, place, resolve_dtype

@@ -8,7 +8,7 @@ outputs and starts the workers:
 * N nodes: ``srun --nodes N --ntasks-per-node 1`` runs one ``torch.distributed.run`` per node,
   meeting at a c10d rendezvous on the allocation's first node (``SLURM_JOB_NODELIST``).
 
-Workers run ``python -m synscale.launch SPEC``: a fresh interpreter that imports the package,
+Workers run ``python -m synscale.train.launch SPEC``: a fresh interpreter that imports the package,
 never the rule's script (so no ``snakemake`` object is needed there). NCCL on GPUs, gloo on CPUs.
 Worker output is forwarded line by line into the job's log.
 """
@@ -23,10 +23,13 @@ from pathlib import Path
 
 log = logging.getLogger("synscale")
 
+#: the module each worker process runs (``python -m WORKER_MODULE SPEC``): this one
+WORKER_MODULE = __spec__.name if __spec__ is not None and __name__ == "__main__" else __name__
+
 
 def command(spec: str | Path, nodes: int, gpus: int, env: dict | None = None) -> list[str]:
     env = os.environ if env is None else env
-    worker = ["-m", "synscale.launch", str(spec)]
+    worker = ["-m", WORKER_MODULE, str(spec)]
     if nodes == 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
                 f"--nproc-per-node={gpus}", *worker]
