@@ -38,10 +38,23 @@ from synscale.seeds import seed_for
 @dataclass(frozen=True)
 class ShardPart:
     """The first ``take`` samples of a shard (None: all of them), from byte ``offset`` on (a
-    sample's first member, recorded in its shard's manifest: a part of a shard)."""
+    sample's first member, recorded in its shard's manifest: a part of a shard); or, with
+    ``select``, only the samples at those positions (sorted, 0-based: a real-data subset drawn by
+    ``synscale.data.index``)."""
     path: str
     take: int | None = None
     offset: int = 0
+    select: tuple[int, ...] | None = None
+
+
+def selected_parts(selection: dict[str, Sequence[int]]) -> list[ShardPart]:
+    """Parts reading a subset (``synscale.data.index.select``): a shard whose selected samples are
+    its first k is read as a prefix (reading stops after k), others sample by sample."""
+    out = []
+    for path, pos in selection.items():
+        pos = tuple(int(i) for i in pos)
+        out.append(ShardPart(str(path), len(pos)) if pos == tuple(range(len(pos))) else ShardPart(str(path), select=pos))
+    return out
 
 
 def prefix_parts(shards: Sequence[str | Path], limit: int, shard_size: int) -> list[ShardPart]:
@@ -72,7 +85,7 @@ def split_parts(parts: Sequence[ShardPart], slots: int, index: Callable[[str], d
     want = math.ceil(slots / len(parts))
     out = []
     for p in parts:
-        idx = index(p.path)
+        idx = index(p.path) if p.select is None else None
         if not idx or p.offset:
             out.append(p)
             continue
@@ -121,6 +134,9 @@ class ShardStream(IterableDataset):
 
     # -- raw samples (undecoded)
     def _read(self, part: ShardPart) -> Iterator[tuple[str, bytes, int]]:
+        if part.select is not None:
+            yield from self._read_selected(part)
+            return
         n = 0
         for key, img, label, _ in iter_shard(part.path, start=part.offset):
             if part.take is not None and n >= part.take:
@@ -129,8 +145,19 @@ class ShardStream(IterableDataset):
             n += 1
         if part.take is not None and n < part.take:
             raise ValueError(f"{part.path}: holds {n} samples, fewer than the {part.take} this job needs "
-                             "(every shard but the last must hold the configured shard size: "
-                             "data.shard_size for real data, generation.shard_size for generated)")
+                             "(every generated shard but the last holds generation.shard_size samples; "
+                             "the shard is damaged: python -m synscale.verify finds and repairs it)")
+
+    def _read_selected(self, part: ShardPart) -> Iterator[tuple[str, bytes, int]]:
+        want, last = set(part.select), max(part.select, default=-1)
+        n = -1
+        for n, (key, img, label, _) in enumerate(iter_shard(part.path)):
+            if n in want:
+                yield key, img, label
+            if n >= last:
+                return
+        raise ValueError(f"{part.path}: holds {n + 1} samples, but the data index selects sample {last}; "
+                         "the shard changed after it was indexed: delete <results>/data/index.json and re-run")
 
     def _mine(self, order: Sequence[int], slot: int, slots: int) -> Iterator[tuple[str, bytes, int]]:
         if len(order) >= slots:

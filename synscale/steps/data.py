@@ -62,3 +62,43 @@ def prepare_embedded_data(cfg: dict, out_dir: str | Path) -> dict:
 
 def data_embedded(job) -> dict:
     return prepare_embedded_data(job.config, Path(job.output["classes"]).parent)
+
+
+def index_real_data(job) -> dict:
+    """Rule ``index_real_data``: per real train shard its size, sample count, labels and class
+    counts (``synscale.data.index``), read once."""
+    from synscale.data.index import index_shards
+    from synscale.data.integrity import check
+    from synscale.logs import Progress
+    from synscale.steps.common import load_classes
+
+    t0 = time.time()
+    shards = job.input["shards"]
+    check(shards, job.input.get("manifests", ()))
+    n_classes = len(load_classes(job.input["classes"])["names"])
+    p = Progress("index real train shards", len(shards))
+    index = index_shards(shards, n_classes, progress=p)
+    index["provenance"] = provenance(job.config, wall_time_s=time.time() - t0)
+    write_json(job.output["index"], index)
+    log.info("indexed %d real train shards: %d samples, %d to %d per class", len(shards), index["total"],
+             min(index["class_counts"]), max(index["class_counts"]))
+    return index
+
+
+def real_subsets(job) -> dict:
+    """Rule ``real_subsets``: refuse a real scale larger than the data indexed (naming its config
+    key), and record each real scale's per-class counts beside the index."""
+    from synscale.data.index import check_index, check_scales, subsets_record
+    from synscale.io import read_json
+    from synscale.seeds import seed_for
+
+    index = read_json(job.input["index"])
+    check_index(index, job.input["shards"], job.input["index"])
+    scales = {k: list(v) for k, v in job.params["scales"].items()}
+    check_scales(index, scales)
+    seed = seed_for(job.config["seed"], "real-subset")
+    out = {"seed": seed, "total": index["total"], "class_counts": index["class_counts"],
+           "scales": subsets_record(index, sorted({s for v in scales.values() for s in v}), seed),
+           "provenance": provenance(job.config, seeds={"real_subset": seed})}
+    write_json(job.output["subsets"], out)
+    return out

@@ -13,6 +13,10 @@ PROBE_PREFIX = "probe_"
 
 # rule data_embedded
 DATA = ("seed", "data")
+# rule index_real_data: the shards and the class index arrive as inputs
+INDEX = ()
+# rule real_subsets: the subsets' seed (the scales arrive as their own param)
+REAL_SUBSETS = ("seed",)
 
 # rule prompts: what every prompt table depends on; prompts(set) adds the options of one set
 PROMPTS = ("seed", "data.source", "data.image_size", "data.channels")
@@ -68,8 +72,9 @@ TRAIN = ("seed", *IMAGE_KEYS, *(f"classifier.{k}" for k in CLASSIFIER_KEYS))
 
 
 def train(real: bool) -> tuple[str, ...]:
-    """A run's shards hold data.shard_size (real) or generation.shard_size (synthetic) images each."""
-    return (*TRAIN, "data.shard_size" if real else "generation.shard_size")
+    """A synthetic run's shards hold generation.shard_size images each; a real run reads the subset
+    the data index selects (an input)."""
+    return TRAIN if real else (*TRAIN, "generation.shard_size")
 
 
 # rule evaluate

@@ -1,5 +1,6 @@
-"""Step of rule ``train_classifier``: a classifier trained from scratch on the first D images of a
-run with the Table A1 recipe (``synscale.recipe``), streaming its shards, on
+"""Step of rule ``train_classifier``: a classifier trained from scratch on D images of a run (the
+first D of a synthetic run; the seeded, class-balanced subset of D that the data index selects of
+the real data: ``synscale.data.index``) with the Table A1 recipe (``synscale.recipe``), streaming its shards, on
 ``classifier.nodes x classifier.gpus`` processes (``synscale.train.launch``; gloo CPU processes where
 there is no GPU), resumable from its last checkpoint."""
 from __future__ import annotations
@@ -23,9 +24,11 @@ log = logging.getLogger("synscale")
 
 def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path], classes_json,
                    out_ckpt: str | Path, out_json: str | Path, threads: int = 1,
-                   manifests: Sequence[str | Path] = (), run_classifier: dict | None = None) -> dict:
+                   manifests: Sequence[str | Path] = (), run_classifier: dict | None = None,
+                   index: str | Path | None = None) -> dict:
     """``manifests``: the manifests covering ``shards`` (checked before training);
-    ``run_classifier``: the run's own classifier (``runs[].classifier``: arch, kwargs)."""
+    ``run_classifier``: the run's own classifier (``runs[].classifier``: arch, kwargs);
+    ``index``: the real data's index (real runs: the subset of ``scale`` is drawn from it)."""
     from synscale.train.launch import launch
 
     check(shards, manifests)
@@ -33,15 +36,33 @@ def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path]
     per_proc = max(1, int(threads) // cc["gpus"])
     spec = {"entry": "synscale.steps.train:train_job", "config": cfg, "classifier": cc, "run": run, "scale": int(scale),
             "shards": list(map(str, shards)),
-            "classes": str(classes_json), "out_ckpt": str(out_ckpt), "out_json": str(out_json), "threads": per_proc}
+            "classes": str(classes_json), "index": str(index) if index else None, "out_ckpt": str(out_ckpt), "out_json": str(out_json), "threads": per_proc}
     launch(spec, str(out_ckpt) + ".job.json", cc["nodes"], cc["gpus"], per_proc)
     return read_json(out_json)
+
+
+def _parts(cfg: dict, run: str, scale: int, spec: dict):
+    """The parts of the shards a run trains on at ``scale`` and what to record of them: a synthetic
+    run's first ``scale`` images; a real run's class-balanced subset from the data index."""
+    from synscale.data import index as X
+    from synscale.data.loader import prefix_parts, selected_parts
+
+    if run.split("-")[0] != C.REAL:
+        return prefix_parts(spec["shards"], scale, cfg["generation"]["shard_size"]), {}
+    if not spec.get("index"):
+        raise ValueError(f"{run}: a real-data run trains on a subset drawn from the data index; none was given")
+    index = read_json(spec["index"])
+    X.check_index(index, spec["shards"], spec["index"])
+    seed = seed_for(cfg["seed"], "real-subset")
+    counts = X.subset_counts(index, scale, seed)
+    return selected_parts(X.select(index, scale, seed)), {
+        "real_subset": {"seed": seed, "class_counts": counts, "index": Path(spec["index"]).name}}
 
 
 def train_job(rank: int, world: int, spec: dict) -> None:
     """One process of a training job (``synscale.train.launch.worker``)."""
     from synscale.config import recipes as R
-    from synscale.data.loader import make_loader, manifest_index, prefix_parts, split_parts, train_transform
+    from synscale.data.loader import make_loader, manifest_index, split_parts, train_transform
     from synscale.device import describe, job_device, place, resolve_dtype
     from synscale.train.classifier import build_model, resume_identity, save_checkpoint, train_loop
     from synscale.train.resume import load_resume
@@ -55,9 +76,9 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     device = job_device()
     amp = resolve_dtype(cc["amp"], device)
     n_classes = len(load_classes(spec["classes"])["names"])
-    shard_size = cfg["data"]["shard_size"] if run.split("-")[0] == C.REAL else cfg["generation"]["shard_size"]
+    parts, subset = _parts(cfg, run, scale, spec)
     # few large shards (small D): each loader slot reads its own pieces of them, not all of them
-    parts = split_parts(prefix_parts(spec["shards"], scale, shard_size), world * max(1, cc["workers"]), manifest_index)
+    parts = split_parts(parts, world * max(1, cc["workers"]), manifest_index)
     seed = seed_for(cfg["seed"], "train", run, scale)
     model = build_model(cc["arch"], n_classes, cfg["data"]["channels"], R.model_kwargs(cc["arch"], cc), seed=seed)
     model = place(model, device)
@@ -79,7 +100,7 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     meta = {"run": run, "scale": scale, "arch": cc["arch"], "kwargs": R.model_kwargs(cc["arch"], cc),
             "num_classes": n_classes}
     save_checkpoint(model, spec["out_ckpt"], meta)
-    out = {**meta, **stats, "recipe": recipe.as_dict(), **describe(device, amp),
+    out = {**meta, **subset, **stats, "recipe": recipe.as_dict(), **describe(device, amp),
            "files": {Path(spec["out_ckpt"]).name: record(spec["out_ckpt"])},
            "provenance": provenance(cfg, seeds={"train": seed}, wall_time_s=time.time() - t0)}
     write_json(spec["out_json"], out)
@@ -89,4 +110,5 @@ def train_job(rank: int, world: int, spec: dict) -> None:
 def train_classifier(job) -> dict:
     return train_at_scale(job.config, job.params["run"], int(job.params["scale"]), job.input["shards"],
                           job.input["classes"], job.output["model"], job.output["info"], threads=job.threads,
-                          manifests=job.input["manifests"], run_classifier=job.params.get("classifier"))
+                          manifests=job.input["manifests"], run_classifier=job.params.get("classifier"),
+                          index=(job.input.get("index") or [None])[0])

@@ -12,6 +12,17 @@ def real_train_shards(n=None):
     return paths if n is None else paths[:n]
 
 
+def real_scales_by_key():
+    """config key -> the real-data scales it asks for (rule real_subsets checks them)."""
+    return {f"runs[{i}].scales": list(r["scales"]) for i, r in enumerate(CFG["runs"]) if r["model"] == C.REAL}
+
+
+def data_gate():
+    """Every generation and training job waits for rule real_subsets: a real scale larger than the
+    data stops the workflow before any of them starts. ancient(): re-writing it re-runs nothing."""
+    return ancient(data_file("real_subsets.json"))
+
+
 def val_shards():
     if EMBEDDED:
         return data_shards("val", math.ceil(DATA["val_size"] / REAL_SHARD))
@@ -106,11 +117,12 @@ def generate_run(wildcards):
 
 def shards_for(run, scale):
     """Training shards of run at scale: a prefix, so scales nest (runs that differ only in their
-    classifier tag share them)."""
+    classifier tag share them); for real data all train shards, of which the job reads the
+    class-balanced subset the data index selects."""
     scale = int(scale)
     run = C.data_name(run)
     if run == C.REAL:
-        return real_train_shards(math.ceil(scale / REAL_SHARD))
+        return real_train_shards()
     return [shard(run, i) for i in range(C.shard_count(scale, GEN_SHARD))]
 
 

@@ -22,6 +22,7 @@ if Path(CFG["results"]).exists() and not Path(CFG["results"]).is_dir():
     raise WorkflowError(f"config key 'results' = {CFG['results']!r}: a file of that name exists; name a directory")
 
 RES = CFG["results"]
+LOGS = f"{RES}/logs"  # every job's log, under its results root (configurations never share logs)
 RUNS = C.runs(CFG)
 DATA = CFG["data"]
 EMBEDDED = DATA["source"] == "embedded_mnist"

@@ -1,9 +1,12 @@
-# A classifier trained from scratch on the first D images of a run.
+# A classifier trained from scratch on D images of a run: the first D of a synthetic run, the
+# seeded class-balanced subset of D the data index selects of the real data.
 rule train_classifier:
     input:
         shards=lambda w: shards_for(w.run, w.scale),
         manifests=lambda w: manifests_of(shards_for(w.run, w.scale)),
         classes=lambda w: classes_json(),
+        index=lambda w: [data_file("index.json")] if run_of(w).is_real else [],
+        gate=data_gate(),
     output:
         model=checkpoint("{run}", "{scale}"),
         info=checkpoint("{run}", "{scale}", "train.json"),
