@@ -53,7 +53,8 @@ def selected_parts(selection: dict[str, Sequence[int]]) -> list[ShardPart]:
     out = []
     for path, pos in selection.items():
         pos = tuple(int(i) for i in pos)
-        out.append(ShardPart(str(path), len(pos)) if pos == tuple(range(len(pos))) else ShardPart(str(path), select=pos))
+        prefix = pos == tuple(range(len(pos)))
+        out.append(ShardPart(str(path), len(pos)) if prefix else ShardPart(str(path), select=pos))
     return out
 
 
@@ -275,14 +276,15 @@ def stream_loader(ds: IterableDataset, workers: int = 0, pin_memory: bool = Fals
 # --------------------------------------------------------------------------- transforms
 
 
-def train_transform(input_size: int, channels: int, augment: dict | None):
+def train_transform(input_size: int, channels: int, augment: dict | None, mean=None, std=None):
     """timm's ImageNet training transform (RandomResizedCrop, flip, RandAugment), or just the
-    resize and normalisation when ``augment`` is None. Pixels are mapped to [-1, 1]."""
+    resize and normalisation when ``augment`` is None. Pixels are normalised by ``mean`` / ``std``
+    (default 0.5 / 0.5: mapped to [-1, 1], the convention of every classifier the workflow trains)."""
     from timm.data import create_transform
 
-    mean = std = (0.5,) * channels
+    mean, std = _norm(channels, mean, std)
     if not augment:
-        return eval_transform(input_size, channels, 1.0)
+        return eval_transform(input_size, channels, 1.0, mean, std)
     return create_transform(input_size=(channels, input_size, input_size), is_training=True,
                             scale=tuple(augment["crop_scale"]), ratio=tuple(augment["crop_ratio"]),
                             hflip=augment["hflip"], vflip=0.0, color_jitter=None,
@@ -290,11 +292,19 @@ def train_transform(input_size: int, channels: int, augment: dict | None):
                             re_prob=0.0)
 
 
-def eval_transform(input_size: int, channels: int, crop_pct: float):
+def eval_transform(input_size: int, channels: int, crop_pct: float, mean=None, std=None):
     """Resize the shorter side to ``input_size / crop_pct`` and centre-crop ``input_size``
-    (224 from 256 px: crop_pct 0.875), then normalise to [-1, 1]."""
+    (224 from 256 px: crop_pct 0.875), then normalise by ``mean`` / ``std`` (default: to [-1, 1])."""
     from timm.data import create_transform
 
+    mean, std = _norm(channels, mean, std)
     return create_transform(input_size=(channels, input_size, input_size), is_training=False,
-                            crop_pct=crop_pct, interpolation="bicubic", mean=(0.5,) * channels,
-                            std=(0.5,) * channels)
+                            crop_pct=crop_pct, interpolation="bicubic", mean=mean, std=std)
+
+
+def _norm(channels: int, mean, std) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    mean = (0.5,) * channels if mean is None else tuple(float(v) for v in mean)
+    std = (0.5,) * channels if std is None else tuple(float(v) for v in std)
+    if len(mean) != channels or len(std) != channels:
+        raise ValueError(f"normalisation mean {mean} / std {std} must give one value per channel ({channels})")
+    return mean, std
