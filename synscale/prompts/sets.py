@@ -121,7 +121,21 @@ def class_wnids(class_names: Sequence[str], class_ids: Sequence[str]) -> list[st
     raise PromptSetUnavailable(
         f"the WordNet prompt sets ({', '.join(WORDNET_SETS)}) need a WordNet 3.0 synset per class, but the "
         f"class ids {ids[:3]}... are not wnids; give data.class_index as a JSON object "
-        '{"names": [...], "ids": ["n01440764", ...]} (python -m synscale.imagenet writes it for ImageNet-1k)')
+        '{"names": [...], "ids": ["n01440764", ...]} (python -m synscale.data.imagenet writes it for ImageNet-1k)')
+
+
+def class_synset(wnid: str, index: int, name: str):
+    """The WordNet synset of class ``index`` (``name``), or an error naming the id, the class and
+    the key it comes from."""
+    from synscale.prompts import wordnet as W
+
+    try:
+        return W.synset_for_wnid(wnid)
+    except ValueError as e:
+        raise PromptSetUnavailable(
+            f"data.class_index: class {index} ({name!r}) has id {wnid!r}, which WordNet 3.0 does not know "
+            f"({e}). The WordNet prompt sets ({', '.join(WORDNET_SETS)}) need a WordNet 3.0 noun id per "
+            "class: correct that entry of 'ids', or leave these prompt sets out of the runs") from None
 
 
 def class_senses(class_names: Sequence[str], class_ids: Sequence[str]) -> list[dict]:
@@ -133,7 +147,7 @@ def class_senses(class_names: Sequence[str], class_ids: Sequence[str]) -> list[d
     inet = imagenet1k()
     where = {w: i for i, w in enumerate(inet.ids)}
     out = []
-    for w in wnids:
+    for i, (w, name) in enumerate(zip(wnids, class_names)):
         if w in where:
             i = where[w]
             out.append({"wnid": w, "lemmas": [x.strip() for x in inet.lemmas[i].split(", ")],
@@ -141,7 +155,7 @@ def class_senses(class_names: Sequence[str], class_ids: Sequence[str]) -> list[d
         else:
             from synscale.prompts import wordnet as W
 
-            s = W.synset_for_wnid(w)
+            s = class_synset(w, i, name)
             out.append({"wnid": w, "lemmas": W.lemma_names(s), "gloss": W.gloss(s), "from": "WordNet 3.0 (nltk)"})
     return out
 
@@ -171,7 +185,7 @@ def hyper_table(class_names: Sequence[str], class_ids: Sequence[str], depth: int
     wnids = class_wnids(class_names, class_ids)
     rows = []
     for i, (cid, n, w) in enumerate(zip(class_ids, class_names, wnids)):
-        s = W.synset_for_wnid(w)
+        s = class_synset(w, i, n)
         terms = W.lemma_names(s) + W.hypernym_terms(s, depth)
         rows.append((i, cid, n, _join_terms(n, terms), f"wordnet:{w}"))
     return _table(rows)

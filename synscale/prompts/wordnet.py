@@ -107,9 +107,12 @@ def synset_for_wnid(wnid: str):
     from nltk.corpus.reader.wordnet import WordNetError
 
     try:
-        return load_wordnet().synset_from_pos_and_offset("n", int(wnid[1:]))
+        s = load_wordnet().synset_from_pos_and_offset("n", int(wnid[1:]))
     except WordNetError as e:
         raise ValueError(f"{wnid}: no WordNet 3.0 noun synset at this offset ({e})") from None
+    if s is None:  # nltk returns None for an offset inside the data file that starts no synset
+        raise ValueError(f"{wnid}: no WordNet 3.0 noun synset at this offset")
+    return s
 
 
 def synset(name_or_wnid: str):

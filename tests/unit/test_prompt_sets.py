@@ -243,6 +243,16 @@ def test_class_ids_without_wnids():
         P.build_table("classname_hyper", ["cat", "dog"], ["0", "1"])
 
 
+@pytest.mark.parametrize("bad", ["n01440765", "n99999999"])  # inside tench's entry; past the file's end
+@pytest.mark.parametrize("build", ["desc_table", "hyper_table"])
+def test_an_id_wordnet_does_not_know_names_the_id_the_class_and_the_key(bad, build):
+    """{names, ids} with an id that is wnid-shaped but no synset: an error naming the id, the class
+    and data.class_index (nltk returns None for such offsets, which used to surface as an
+    AttributeError deep inside the table builder)."""
+    with pytest.raises(P.PromptSetUnavailable, match=rf"data\.class_index: class 1 \('mystery'\) has id '{bad}'"):
+        getattr(P, build)(["tench", "mystery"], ["n01440764", bad])
+
+
 def test_wordnet_missing_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(W, "data_dirs", lambda: [str(tmp_path)])
     with pytest.raises(W.WordNetMissing, match=r"envs/install_wordnet\.sh.*SYNSCALE_NLTK_DATA"):
