@@ -115,13 +115,14 @@ def sample_part(rank: int, world: int, spec: dict) -> None:
     with atomic_path(part_path(spec["out_tar"], rank)) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, images=images, batches=np.asarray(mine, dtype=np.int64),
-                     device=json.dumps(describe(device, dtype)))
+                     device=json.dumps(describe(device, dtype)), sampling=json.dumps(pipe.describe()))
 
 
 def sample_on_processes(cfg: dict, run: dict, shard, pipe_dirs, prompt_table, classes_json, out_tar,
                         n_prompts: int, gpus: int):
     """Sample a job's images on ``gpus`` processes (one node, ``synscale.train.launch``) and assemble
-    them in batch order: the same images as one process would sample."""
+    them in batch order: the same images as one process would sample. Returns (images, the device
+    record, the sampler's record ``Sampler.describe()`` of a process that sampled)."""
     import numpy as np
 
     from synscale.train.launch import launch
@@ -131,11 +132,13 @@ def sample_on_processes(cfg: dict, run: dict, shard, pipe_dirs, prompt_table, cl
             "out_tar": str(out_tar), "threads": 1}
     launch(spec, f"{out_tar}.job.json", 1, gpus)
     batch = cfg["models"][run["model"]]["batch_size"]
-    by_batch, device = {}, None
+    by_batch, device, sampling = {}, None, None
     try:
         for r in range(gpus):
             with np.load(part_path(out_tar, r)) as z:
                 device = device or json.loads(str(z["device"]))
+                if len(z["batches"]) and sampling is None:
+                    sampling = json.loads(str(z["sampling"]))
                 for i, b in enumerate(z["batches"].tolist()):
                     by_batch[b] = z["images"][i * batch:(i + 1) * batch]
     finally:
@@ -144,7 +147,7 @@ def sample_on_processes(cfg: dict, run: dict, shard, pipe_dirs, prompt_table, cl
     images = np.concatenate([by_batch[b] for b in sorted(by_batch)])
     if len(images) != n_prompts:
         raise RuntimeError(f"{out_tar}: the {gpus} processes sampled {len(images)} images for {n_prompts} prompts")
-    return images, device
+    return images, device, sampling
 
 
 def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path, prompt_table: str | Path,
@@ -168,8 +171,8 @@ def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path
     pipe_dirs = pipeline_dirs(m["family"], pipe_dirs)
     pipe, images = None, None
     if gpus > 1:
-        images, dev = sample_on_processes(cfg, run, shard, pipe_dirs, prompt_table, classes_json, out_tar,
-                                          len(prompts), gpus)
+        images, dev, sampling = sample_on_processes(cfg, run, shard, pipe_dirs, prompt_table, classes_json, out_tar,
+                                                    len(prompts), gpus)
         dev = {**dev, "processes": gpus}
     else:
         pipe, device, dtype = _pipeline(cfg, run, pipe_dirs)
@@ -182,6 +185,10 @@ def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path
                         key_offset=offset, progress=lambda done, tot: prog(done), keys=keys, images=images,
                         offsets=offsets)
     info.pop("seconds")
+    if pipe is not None:
+        sampling = pipe.describe()
+    size = cfg["data"]["image_size"]
+    info["sampling"] = {**sampling, "stored_resolution": [size, size]}
     info["index"] = {"every": INDEX_EVERY, "offsets": offsets[::INDEX_EVERY]}  # where sample 0, k, 2k, ... start
     if run["twins"]:
         info["source_parts"] = source_parts(prompt_table, offsets)

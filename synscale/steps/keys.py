@@ -42,7 +42,7 @@ def t2i(model: str) -> tuple[str, ...]:
     return ("seed", *IMAGE_KEYS, f"models.{model}.family", f"models.{model}.train")
 
 
-PER_MODEL = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level")
+PER_MODEL = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level", "guidance_schedule")
 
 
 def generate(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:
@@ -57,7 +57,9 @@ def generate(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:
 REFERENCE = ("seed", *IMAGE_KEYS, "reference_classifier")
 # what reading the reference classifier depends on (rules quality, val_features)
 REFERENCE_MODEL = (*IMAGE_KEYS, *(f"reference_classifier.{k}" for k in (
-    "arch", "kwargs", "input_size", "eval_crop_pct", "amp", "workers", "batch_size")))
+    "arch", "kwargs", "input_size", "eval_crop_pct", "amp", "workers", "batch_size", "normalization")))
+# rule evaluate_reference: an external reference measured on the real val set
+EVALUATE_REFERENCE = (*REFERENCE_MODEL, "reference_classifier.path")
 # rule val_features
 VAL_FEATURES = (*REFERENCE_MODEL, "quality.fid")
 # rule quality

@@ -1,5 +1,5 @@
 """Steps of rules ``report_figures`` and ``sample_grid``: the report's cross-run figures, its summary
-table and each run's sample grid (``synscale.report``)."""
+table, the per-scale table and each run's sample grid (``synscale.report``)."""
 from __future__ import annotations
 
 import logging
@@ -11,37 +11,55 @@ from synscale.steps.common import load_classes, read_output
 log = logging.getLogger("synscale")
 
 
+def _write(path: str, text: str) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
 def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], quality_jsons: list[str],
             out: dict[str, str], paper_table: str | None = None) -> dict:
     """``runs``: run name -> model, guidance, prompt, and the names of its fit / last evaluation /
-    quality JSON among the inputs (rule params)."""
-    from synscale.report.figures import (
-        ood_scaling,
-        quality_plane,
-        scaling_curves,
-        summary_rows,
-        summary_table,
-        table_html,
-    )
+    quality JSON and of its evaluations at every scale among the inputs (rule params). The paper's
+    tabulated grid (``paper_table``) stands beside the measured values only where the data are the
+    paper's (``synscale.report.tables.paper_comparison``)."""
+    from synscale.report.figures import k_bars, ood_scaling, quality_plane, scaling_curves
+    from synscale.report.tables import paper_comparison, per_scale_table, summary_rows, summary_table, table_html
 
     loaded = {p: read_output(p, cfg) for p in [*fit_jsons, *eval_jsons, *quality_jsons]}
     table = {}
     for name, r in runs.items():
         table[name] = {**{k: r[k] for k in ("model", "guidance", "prompt")},
-                       **{k: loaded.get(r[k]) if r.get(k) else None for k in ("fit", "last_eval", "quality")}}
-    fits = [loaded[p] for p in fit_jsons]
-    paper = paper_table
-    df = summary_table(summary_rows(table), Path(paper) if paper else None)
+                       **{k: loaded.get(r[k]) if r.get(k) else None for k in ("fit", "last_eval", "quality")},
+                       "evals": [loaded[p] for p in r.get("evals", [])]}
+    evals = [loaded[p] for p in eval_jsons]
+    d_i = cfg["fit"]["reference_scale"]
+    why_not = None
+    if paper_table:
+        n_classes = len(evals[0]["val"]["per_class_top1"]) if evals else 0
+        why_not = paper_comparison(cfg["data"]["source"], n_classes, d_i)
+        if why_not:
+            log.warning("report.paper_table: the paper's values are not shown: %s", why_not)
+    shown = paper_table if paper_table and not why_not else None
+    df = summary_table(summary_rows(table, d_i), Path(shown) if shown else None)
     with atomic_path(out["csv"]) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
-    html = table_html(df, "synscale: every run" + (" (paper_*: the paper's tabulated values)" if paper else ""))
-    with atomic_path(out["html"]) as tmp:
-        Path(tmp).write_text(html)
+    note = ("paper_*: the paper's tabulated values at 1.3M (top-1 as a fraction, like the measured values)" if shown
+            else f"the paper's tabulated values are not shown: {why_not}" if why_not else None)
+    _write(out["html"], table_html(df, "synscale: every run", note))
+    per_scale = per_scale_table(evals)
+    with atomic_path(out["per_scale_csv"]) as tmp:
+        per_scale.to_csv(tmp, index=False, float_format="%.6g")
+    _write(out["per_scale"], table_html(per_scale, "Tables A7, A8: every evaluated scale",
+                                        "top-1 and probe scores as fractions; probe_*: each linear probe's metric "
+                                        "(Table A2), probe_average their mean; *_top1, *_loss: the "
+                                        "out-of-distribution sets"))
+    fits = [loaded[p] for p in fit_jsons]
+    k_bars(fits, out["k_bars"])
     scaling_curves(fits, out["curves"])
     quality_plane(df, out["quality"])
     ood_scaling(fits, out["ood"])
     log.info("report figures for %d runs (%d fitted)", len(runs), len(fits))
-    return {"runs": len(runs)}
+    return {"runs": len(runs), "paper_values_shown": bool(shown)}
 
 
 def samples(cfg: dict, run: str, testset: str, classes_json: str, out_png: str) -> None:

@@ -36,7 +36,8 @@ def train_at_scale(cfg: dict, run: str, scale: int, shards: Sequence[str | Path]
     per_proc = max(1, int(threads) // cc["gpus"])
     spec = {"entry": "synscale.steps.train:train_job", "config": cfg, "classifier": cc, "run": run, "scale": int(scale),
             "shards": list(map(str, shards)),
-            "classes": str(classes_json), "index": str(index) if index else None, "out_ckpt": str(out_ckpt), "out_json": str(out_json), "threads": per_proc}
+            "classes": str(classes_json), "index": str(index) if index else None, "out_ckpt": str(out_ckpt),
+            "out_json": str(out_json), "threads": per_proc}
     launch(spec, str(out_ckpt) + ".job.json", cc["nodes"], cc["gpus"], per_proc)
     return read_json(out_json)
 

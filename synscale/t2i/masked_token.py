@@ -1,7 +1,7 @@
 """The embedded default's tiny masked-token text-to-image model (Muse's open analogue, aMUSEd).
 
 Trained from scratch on the real train images and saved as a real ``diffusers.AmusedPipeline``
-directory, loaded like real aMUSEd weights (``synscale.samplers.MaskedToken``):
+directory, loaded like real aMUSEd weights (``synscale.t2i.samplers.MaskedToken``):
 
 * ``vqvae``: a ``VQModel`` (``lookup_from_codebook=True``) tokenizing images in [0, 1] -- the
   pipeline decodes its token ids with ``.clip(0, 1)`` -- into a grid of codebook ids, downsampling

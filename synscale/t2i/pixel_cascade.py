@@ -1,7 +1,7 @@
 """The embedded default's tiny pixel-space cascade: Imagen's analogue (DeepFloyd IF) in miniature.
 
 Two real diffusers pipelines, trained from scratch on the train images and saved with
-``save_pretrained``, so that ``synscale.samplers.load_sampler("pixel_cascade", ...)`` loads them
+``save_pretrained``, so that ``synscale.t2i.samplers.load_sampler("pixel_cascade", ...)`` loads them
 like the real IF-I / IF-II checkpoints:
 
 * stage I, an ``IFPipeline``: a text-conditioned pixel-space ``UNet2DConditionModel`` generating

@@ -8,20 +8,32 @@
 * ``masked_token`` (Muse's open analogue, aMUSEd): ``AmusedPipeline``. The paper gives Muse's
   guidance as t in [0.1, 1] with Muse's rule cond + t (cond - uncond); diffusers' pipeline uses
   uncond + w (cond - uncond) and applies it only when w > 1. The two agree for w = 1 + t
-  (``muse_guidance``), so a run's guidance t samples with ``guidance_scale = 1 + t``.
+  (``muse_guidance``). Muse raises t linearly over the sampling steps; so does this sampler by
+  default (``models.<name>.guidance_schedule``: ``linear`` or ``constant``; ``synscale.t2i.guidance``).
 
 Every sampler is called like a diffusers pipeline (``prompt``, ``guidance_scale`` -- the run's,
 in the paper's convention --, ``num_inference_steps``, ``generator``, ``output_type="np"``) and
-returns an object whose ``images`` are N x H x W x 3 floats in [0, 1].
+returns an object whose ``images`` are N x H x W x 3 floats in [0, 1]. ``Sampler.describe()`` says
+what it sampled with (pipeline and scheduler classes, scheduler configs, the guidance of every step
+and the resolution of its last call), for the shard manifests.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from synscale.t2i.guidance import (
+    FAMILY_GUIDANCE_SCHEDULE,
+    check_schedule,
+    guidance_scales,
+    muse_guidance,
+    scheduled_guidance,
+)
 
 FAMILY_PIPELINES = {
     "latent_diffusion": ("StableDiffusionPipeline",),
@@ -30,12 +42,6 @@ FAMILY_PIPELINES = {
 }
 # the config keys naming each family's directories, in pipeline order
 FAMILY_PATH_KEYS = {"latent_diffusion": ("path",), "pixel_cascade": ("path", "sr_path"), "masked_token": ("path",)}
-
-
-def muse_guidance(t: float) -> float:
-    """The paper's Muse guidance t (cond + t (cond - uncond)) as diffusers' guidance_scale w
-    (uncond + w (cond - uncond)): w = 1 + t. t = 0 is unguided sampling."""
-    return 1.0 + float(t)
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -56,7 +62,7 @@ def check_model_dir(path: str | os.PathLike, key: str) -> Path:
 
 def load_pipeline(path: str | os.PathLike, family: str, key: str = "models.<name>.path",
                   dtype: torch.dtype = torch.float32):
-    """The diffusers pipeline of a one-directory family (``synscale.samplers`` builds samplers of
+    """The diffusers pipeline of a one-directory family (``load_sampler`` builds samplers of
     every family, the cascade's two directories included)."""
     if family not in FAMILY_PIPELINES:
         raise ValueError(f"{key}: unknown model family {family!r}; known: {sorted(FAMILY_PIPELINES)}")
@@ -88,11 +94,20 @@ def _load(cls_name: str, path: str | os.PathLike, key: str, dtype: torch.dtype):
     return pipe
 
 
+def scheduler_record(scheduler) -> dict:
+    """A diffusers scheduler's class and its config as plain JSON (``ConfigMixin.to_json_string``)."""
+    cfg = json.loads(scheduler.to_json_string())
+    return {"class": cfg.pop("_class_name", type(scheduler).__name__), "config": cfg}
+
+
 class Sampler:
     family = ""
+    guidance_schedule = "constant"
 
     def __init__(self, *pipes):
         self.pipes = list(pipes)
+        self.last_guidance_scales: list[float] | None = None
+        self.last_resolution: list[int] | None = None
 
     def to(self, device=None, dtype=None):
         for p in self.pipes:
@@ -104,19 +119,30 @@ class Sampler:
         return self.pipes[0].device
 
     def __call__(self, prompt, guidance_scale, num_inference_steps, generator, output_type="np") -> Output:
+        out = self._sample(list(prompt), float(guidance_scale), int(num_inference_steps), generator)
+        self.last_resolution = [int(out.images.shape[1]), int(out.images.shape[2])]
+        return out
+
+    def _sample(self, prompt: list, guidance: float, steps: int, generator) -> Output:
         raise NotImplementedError
+
+    def describe(self) -> dict:
+        """What the sampler samples with: each pipeline's class with its scheduler's class and
+        config, the guidance schedule, diffusers' guidance_scale of every step of the last call (of
+        its first pipeline) and the resolution (height, width) that call sampled."""
+        return {"pipelines": [{"class": type(p).__name__, "scheduler": scheduler_record(p.scheduler)}
+                              for p in self.pipes],
+                "guidance_schedule": self.guidance_schedule, "guidance_scale_per_step": self.last_guidance_scales,
+                "sampled_resolution": self.last_resolution}
 
 
 class LatentDiffusion(Sampler):
     family = "latent_diffusion"
 
-    def guidance_scale(self, guidance: float) -> float:
-        """diffusers' guidance_scale for a run's guidance."""
-        return float(guidance)
-
-    def __call__(self, prompt, guidance_scale, num_inference_steps, generator, output_type="np") -> Output:
-        res = self.pipes[0](prompt=list(prompt), guidance_scale=self.guidance_scale(guidance_scale),
-                            num_inference_steps=num_inference_steps, generator=generator, output_type="np")
+    def _sample(self, prompt, guidance, steps, generator) -> Output:
+        self.last_guidance_scales = [guidance] * steps
+        res = self.pipes[0](prompt=prompt, guidance_scale=guidance, num_inference_steps=steps, generator=generator,
+                            output_type="np")
         return Output(np.asarray(res.images))
 
 
@@ -127,24 +153,50 @@ class PixelCascade(Sampler):
         super().__init__(stage1, stage2)
         self.sr_steps, self.sr_guidance, self.noise_level = sr_steps, sr_guidance, noise_level
 
-    def __call__(self, prompt, guidance_scale, num_inference_steps, generator, output_type="np") -> Output:
+    def _sample(self, prompt, guidance, steps, generator) -> Output:
         s1, s2 = self.pipes
-        pe, ne = s1.encode_prompt(list(prompt), do_classifier_free_guidance=True, num_images_per_prompt=1,
+        self.last_guidance_scales = [guidance] * steps
+        pe, ne = s1.encode_prompt(prompt, do_classifier_free_guidance=True, num_images_per_prompt=1,
                                   device=s1.device, clean_caption=False)
-        low = s1(prompt_embeds=pe, negative_prompt_embeds=ne, guidance_scale=float(guidance_scale),
-                 num_inference_steps=num_inference_steps, generator=generator, output_type="pt").images
+        low = s1(prompt_embeds=pe, negative_prompt_embeds=ne, guidance_scale=guidance,
+                 num_inference_steps=steps, generator=generator, output_type="pt").images
         high = s2(image=low, prompt_embeds=pe, negative_prompt_embeds=ne, guidance_scale=float(self.sr_guidance),
                   num_inference_steps=self.sr_steps, noise_level=self.noise_level, generator=generator,
                   output_type="np").images
         return Output(np.asarray(high))
 
+    def describe(self) -> dict:
+        return {**super().describe(), "sr_guidance": float(self.sr_guidance), "sr_steps": int(self.sr_steps),
+                "noise_level": int(self.noise_level)}
 
-class MaskedToken(LatentDiffusion):
-    """One pipeline called like Stable Diffusion's, at diffusers' guidance_scale 1 + t."""
+
+class MaskedToken(Sampler):
+    """One ``AmusedPipeline`` called at the run's Muse guidance t: diffusers' guidance_scale
+    ``1 + t_i`` at step ``i``, ``t_i`` following ``guidance_schedule`` (``synscale.t2i.guidance``)."""
     family = "masked_token"
 
-    def guidance_scale(self, guidance: float) -> float:
-        return muse_guidance(guidance)
+    def __init__(self, pipe, guidance_schedule: str = FAMILY_GUIDANCE_SCHEDULE["masked_token"]):
+        super().__init__(pipe)
+        self.guidance_schedule = check_schedule(guidance_schedule, self.family)
+
+    def _sample(self, prompt, guidance, steps, generator) -> Output:
+        pipe = self.pipes[0]
+        scales = guidance_scales(guidance, steps, self.guidance_schedule)
+        target = muse_guidance(guidance)
+        if self.guidance_schedule == "constant" or target <= 1.0:
+            # diffusers' own constant guidance (unguided at t = 0, where every schedule is unguided)
+            res = pipe(prompt=prompt, guidance_scale=target, num_inference_steps=steps, generator=generator,
+                       output_type="np")
+            applied = [max(target, 1.0)] * steps
+        else:
+            # guidance_scale > 1 makes the pipeline stack the unconditional and conditional passes
+            with scheduled_guidance(pipe.transformer, scales) as applied:
+                res = pipe(prompt=prompt, guidance_scale=target, num_inference_steps=steps, generator=generator,
+                           output_type="np")
+            if len(applied) != steps:
+                raise RuntimeError(f"AmusedPipeline ran {len(applied)} transformer passes for {steps} steps")
+        self.last_guidance_scales = list(applied)
+        return Output(np.asarray(res.images))
 
 
 # a cascade the workflow trains is one directory holding both stages
@@ -163,7 +215,7 @@ def load_sampler(family: str, paths: list[str | Path], model_cfg: dict, name: st
                  dtype: torch.dtype = torch.float32) -> Sampler:
     """The sampler of ``family`` from its local pipeline directories (``paths``, in the order of
     ``FAMILY_PATH_KEYS``, or the one directory of a trained cascade); ``model_cfg`` is the model's
-    config section."""
+    config section (its ``guidance_schedule``: the family's default when absent or null)."""
     if family not in FAMILY_PIPELINES:
         raise ValueError(f"models.{name}.family: unknown family {family!r}; known: {sorted(FAMILY_PIPELINES)}")
     paths = pipeline_dirs(family, paths)
@@ -171,10 +223,12 @@ def load_sampler(family: str, paths: list[str | Path], model_cfg: dict, name: st
     if len(paths) != len(keys):
         raise ValueError(f"models.{name}: family {family} needs {len(keys)} pipeline directories ({', '.join(keys)}), "
                          f"got {len(paths)}")
+    schedule = check_schedule(model_cfg.get("guidance_schedule") or FAMILY_GUIDANCE_SCHEDULE[family], family,
+                              f"models.{name}.guidance_schedule")
     pipes = [_load(cls, p, k, dtype) for cls, p, k in zip(FAMILY_PIPELINES[family], paths, keys)]
     if family == "pixel_cascade":
         return PixelCascade(*pipes, sr_steps=model_cfg["sr_steps"], sr_guidance=model_cfg["sr_guidance"],
                             noise_level=model_cfg["noise_level"])
     if family == "masked_token":
-        return MaskedToken(*pipes)
+        return MaskedToken(*pipes, guidance_schedule=schedule)
     return LatentDiffusion(*pipes)

@@ -21,7 +21,8 @@ def _cfg(path=None, arch="resnet10t", channels=3, normalization=None, floor=None
 
 def test_where_the_normalisation_comes_from():
     trained = R.reference_normalization(_cfg())
-    assert trained["mean"] == [0.5] * 3 and trained["std"] == [0.5] * 3 and "trained by the workflow" in trained["source"]
+    assert trained["mean"] == [0.5] * 3 and trained["std"] == [0.5] * 3
+    assert "trained by the workflow" in trained["source"]
     ext = R.reference_normalization(_cfg(path="/w/ref.pt"))  # timm's resnet10t: ImageNet's statistics
     assert ext["mean"] == pytest.approx(IMAGENET_MEAN) and ext["std"] == pytest.approx(IMAGENET_STD)
     assert "pretrained_cfg of resnet10t" in ext["source"]

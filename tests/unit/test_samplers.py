@@ -60,3 +60,30 @@ def test_missing_or_wrong_directory_names_the_key(dirs, tmp_path):
         load_sampler("pixel_cascade", [dirs["pixel_cascade"][0], tmp_path / "nowhere"], CFG, "imagen")
     with pytest.raises(ValueError, match=r"models\.muse\.path = .*cannot load a AmusedPipeline"):
         load_sampler("masked_token", dirs["latent_diffusion"], CFG, "muse")
+
+
+@pytest.mark.parametrize("family,guidance,per_step", [("latent_diffusion", 2.0, [2.0, 2.0]),
+                                                      ("pixel_cascade", 1.5, [1.5, 1.5]),
+                                                      ("masked_token", 0.3, [1.0, 1.3])])
+def test_describe_names_pipelines_schedulers_and_resolution(dirs, family, guidance, per_step):
+    """What a shard manifest records of its sampler: every pipeline's class, its scheduler's class
+    and config as the directory holds them, diffusers' guidance_scale of every step of the last call
+    (Muse's linear schedule: 1 + 0 at the first step, 1 + t at the last) and its resolution."""
+    import json
+
+    from synscale.t2i.samplers import FAMILY_PIPELINES
+
+    sampler = load_sampler(family, dirs[family], CFG, "m")
+    _sample(sampler, 0, guidance, steps=2)
+    d = json.loads(json.dumps(sampler.describe()))
+    assert [p["class"] for p in d["pipelines"]] == list(FAMILY_PIPELINES[family])
+    for p, path in zip(d["pipelines"], dirs[family]):
+        saved = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
+        assert p["scheduler"]["class"] == saved["_class_name"]
+        assert {k: v for k, v in p["scheduler"]["config"].items() if not k.startswith("_")} == \
+            {k: v for k, v in saved.items() if not k.startswith("_")}
+    assert d["guidance_scale_per_step"] == pytest.approx(per_step)
+    assert d["sampled_resolution"] == [16, 16]
+    assert d["guidance_schedule"] == ("linear" if family == "masked_token" else "constant")
+    if family == "pixel_cascade":
+        assert (d["sr_guidance"], d["sr_steps"], d["noise_level"]) == (4.0, 2, 250)

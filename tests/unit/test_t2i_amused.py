@@ -1,5 +1,5 @@
 """The tiny masked-token model (aMUSEd-shaped): built, trained a few steps, saved as an
-``AmusedPipeline`` directory and loaded back offline with ``synscale.samplers.load_sampler``, as
+``AmusedPipeline`` directory and loaded back offline with ``synscale.t2i.samplers.load_sampler``, as
 real aMUSEd weights are."""
 import json
 
@@ -87,7 +87,7 @@ def test_loads_offline_and_generates_deterministically(trained):
     assert a.shape == (3, 16, 16, 1) and a.dtype == np.float32
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, sample(0.0))      # Muse guidance t = 0.3 (w = 1.3) vs unguided
+    assert not np.array_equal(a, sample(0.0))      # Muse guidance t = 0.3 (w rising from 1 to 1.3) vs unguided
     assert not np.array_equal(a, sample(0.3, seed=1))
 
 

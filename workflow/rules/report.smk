@@ -1,17 +1,39 @@
-# The report's cross-run figures, its summary table and each run's sample grid; the report itself:
-# snakemake --report results/report.html
+# The report's cross-run figures, its summary table, the per-scale table and each run's sample grid;
+# the report itself: snakemake --report results/report.html
+
+
+def report_all_evals():
+    """The evaluations of every report run at every scale (Tables A7, A8; -log L at D_I of runs
+    without a fit)."""
+    return [eval_json(n, s) for n, r in report_runs().items() for s in r.scales]
+
+
+def report_figure_runs():
+    """Each report run's model, guidance, prompt set and the files of it among the inputs."""
+    out = report_run_params()
+    for n, r in report_runs().items():
+        out[n]["evals"] = [eval_json(n, s) for s in r.scales]
+    return out
+
+
 rule report_figures:
     input:
         fits=lambda w: report_fits(),
-        evals=lambda w: report_evals(),
+        evals=lambda w: report_all_evals(),
         quality=lambda w: report_quality(),
         paper=lambda w: paper_table(),
     output:
+        k_bars=report(
+            report_file("k_per_run.png"),
+            caption="../report/k_bars.rst",
+            category="1 Scaling",
+            labels=cross_run_labels("Fig. 1: k of every run"),
+        ),
         curves=report(
             report_file("scaling_curves.png"),
             caption="../report/curves.rst",
             category="1 Scaling",
-            labels=cross_run_labels("Fig. 1, 3: scaling curves"),
+            labels=cross_run_labels("Fig. 3: scaling curves"),
         ),
         ood=report(
             report_file("ood_scaling.png"),
@@ -32,11 +54,18 @@ rule report_figures:
             labels=cross_run_labels("summary table"),
         ),
         csv=report_file("summary.csv"),
+        per_scale=report(
+            report_file("per_scale.html"),
+            caption="../report/per_scale.rst",
+            category="7 Paper tables",
+            labels=cross_run_labels("Tables A7, A8: every scale"),
+        ),
+        per_scale_csv=report_file("per_scale.csv"),
     log:
         "logs/report/figures.log",
     params:
-        config=job_config(keys.REPORT),
-        runs=lambda w: report_run_params(),
+        config=job_config((*keys.REPORT, "data.source", "fit.reference_scale")),
+        runs=lambda w: report_figure_runs(),
     script:
         "../scripts/report_figures.py"
 

@@ -49,23 +49,6 @@ def fit_evals(wildcards):
     return [eval_json(n, s) for n in (r.name, *r.seed_runs) for s in r.scales]
 
 
-def analysis_inputs(wildcards):
-    run = run_of(wildcards)
-    if run.is_real or len(run.scales) < 2:
-        raise WorkflowError(f"analysis: '{wildcards.run}' is not a fitted synthetic run")
-    inputs = {
-        "fit": scaling_json(run.name),
-        "last_eval": eval_json(run.name, max(run.scales)),
-        "quality": quality_json(run.name),
-        "classes": classes_json(),
-    }
-    real = RUNS.get(C.REAL)
-    if real is not None and len(real.scales) >= 2:
-        inputs["real_fit"] = scaling_json(C.REAL)
-        inputs["real_eval"] = eval_json(C.REAL, max(real.scales))
-    return inputs
-
-
 # ---------------------------------------------------------------- the report
 def report_runs():
     """The runs the report shows: those of the default target."""

@@ -2,4 +2,4 @@
 from synscale.steps import analysis
 from synscale.steps.job import run
 
-run(snakemake, analysis.analysis)
+run(snakemake, analysis.analysis, lists=("evals", "real_evals", "shards", "manifests"))
