@@ -7,6 +7,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r envs/requirements.txt
+# clip-benchmark only for its per-dataset class names and templates (data files, never imported);
+# its own dependencies (pycocotools, pycocoevalcap's Java jars) are not needed
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps clip-benchmark==1.6.2
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 envs/install_wordnet.sh   # WordNet 3.0 for nltk into .venv/nltk_data (the WordNet prompt sets)
 envs/register_profile.sh  # `snakemake --profile slurm` finds profiles/slurm

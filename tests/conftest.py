@@ -103,6 +103,17 @@ def paperlike_config(paperlike_inputs) -> Path:
     return write_paperlike_config(d, d / "paperlike.yaml", paths)
 
 
+@pytest.fixture(scope="session")
+def ownfiles_config(paperlike_inputs, tmp_path_factory) -> Path:
+    """tests/configs/ownfiles.yaml pointed at a researcher's own files written for the session
+    (support.assets_ownfiles: class-sorted shards of unequal sizes, a reference trained with
+    ImageNet's normalisation, a GTSRB-layout probe)."""
+    from support.assets_ownfiles import write_ownfiles_config
+
+    d = tmp_path_factory.mktemp("ownfiles-inputs")
+    return write_ownfiles_config(d, d / "ownfiles.yaml", paperlike_inputs[1]["sd"])
+
+
 def pytest_collection_modifyitems(session, config, items):
     """The cluster tests last: they install and start the local SLURM and stop it when done, and
     every snakemake call after that (with SLURM installed but stopped) would wait on it."""

@@ -280,10 +280,13 @@ def _clip_errors(cfg: dict) -> list[str]:
                         f"process, more than clip.train.max_device_batch = {clip['train']['max_device_batch']}; "
                         "use more GPUs (clip.train.nodes / gpus)")
     if clip["zero_shot"]["probes"]:
+        zs = clip["zero_shot"]
+        named = set(zs.get("probe_classnames") or {}) | {k for k, v in (zs.get("benchmark_keys") or {}).items() if v}
         for name, spec in cfg["probes"].items():
-            if spec.get("train_shards") and not spec.get("classnames"):
+            if spec.get("train_shards") and not spec.get("classnames") and name not in named:
                 errs.append(f"config key 'probes.{name}.classnames': CLIP's zero-shot evaluation needs the class "
-                            "names of a webdataset probe (a JSON list in label order), or set "
+                            "names of a webdataset probe (a JSON list in label order; or clip.zero_shot."
+                            f"probe_classnames.{name}, or clip.zero_shot.benchmark_keys.{name}), or set "
                             "clip.zero_shot.probes: false")
     return errs
 

@@ -17,8 +17,10 @@ log = logging.getLogger("synscale")
 
 def analyze_run(cfg: dict, fit_json: str, eval_jsons: Sequence[str], quality_json: str, classes_json: str,
                 shards: Sequence[str], out: dict[str, str], real_fit_json: str | None = None,
-                real_eval_jsons: Sequence[str] = (), manifests: Sequence[str] = ()) -> dict:
-    """``eval_jsons``: the run's evaluations at every scale (its seed variants' too); ``shards``: the
+                real_eval_jsons: Sequence[str] = (), manifests: Sequence[str] = (),
+                per_class_fid_json: str | None = None) -> dict:
+    """``eval_jsons``: the run's evaluations at every scale (its seed variants' too);
+    ``per_class_fid_json``: the run's per-class FID on training images (App. G.4); ``shards``: the
     first of its generated training shards, where the sample images come from; ``out``: json, png
     (Fig. 6), curves (Fig. 7), samples (Fig. 8), table (Table A9)."""
     from synscale.analysis.per_class import analyze, sample_images
@@ -28,8 +30,12 @@ def analyze_run(cfg: dict, fit_json: str, eval_jsons: Sequence[str], quality_jso
     t0 = time.time()
     a = cfg["analysis"]
     names = load_classes(classes_json)["names"]
-    res = analyze(read_output(fit_json, cfg), [read_output(p, cfg) for p in eval_jsons], read_output(quality_json, cfg),
-                  names, a, real_fit=read_output(real_fit_json, cfg) if real_fit_json else None,
+    quality = read_output(quality_json, cfg)
+    if per_class_fid_json:
+        pc = read_output(per_class_fid_json, cfg)
+        quality = {**quality, "per_class_fid": pc["per_class_fid"], "mean_class_fid": pc["mean_class_fid"]}
+    res = analyze(read_output(fit_json, cfg), [read_output(p, cfg) for p in eval_jsons], quality, names, a,
+                  real_fit=read_output(real_fit_json, cfg) if real_fit_json else None,
                   real_evals=[read_output(p, cfg) for p in real_eval_jsons])
     per_class = a["samples"]["per_class"]
     images = sample_images(shards, res["examples"]["classes"], per_class, cfg["data"]["image_size"],
@@ -57,4 +63,5 @@ def analyze_run(cfg: dict, fit_json: str, eval_jsons: Sequence[str], quality_jso
 def analysis(job) -> dict:
     return analyze_run(job.config, job.input["fit"], job.input["evals"], job.input["quality"], job.input["classes"],
                        job.input["shards"], dict(job.output), job.input.get("real_fit"),
-                       job.input.get("real_evals", []), job.input.get("manifests", []))
+                       job.input.get("real_evals", []), job.input.get("manifests", []),
+                       job.input.get("per_class_fid"))

@@ -118,12 +118,14 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     """One process of a CLIP training job (``synscale.train.launch.worker``)."""
     import torch
 
-    from synscale.clip.model import build_model, make_pair_loader, pick_recipe, resume_identity, train_loop, transforms
+    from synscale.clip.model import build_model, make_pair_loader, resume_identity, train_loop, transforms
+    from synscale.clip.study import run_train_section
+    from synscale.config.recipes import pick_recipe
     from synscale.device import describe, job_device, place, resolve_dtype
     from synscale.train.resume import load_resume
 
     cfg, run, scale = spec["config"], spec["run"], spec["scale"]
-    tc = cfg["clip"]["train"]
+    tc = run_train_section(cfg["clip"], run)  # a run of Table A10 trains with one named recipe at every scale
     set_threads(spec["threads"])
     t0 = time.time()
     parts, captions = train_parts(run, scale, spec["blocks"], spec["twins"])
@@ -136,8 +138,9 @@ def train_job(rank: int, world: int, spec: dict) -> None:
         raise RuntimeError(f"{world} processes started, but clip.train.nodes x gpus = {recipe.world}")
     device = job_device()
     amp = resolve_dtype(tc["amp"], device)
-    seed = seed_for(cfg["seed"], "clip", run["name"], scale)
-    model, tokenizer = build_model(cfg["clip"]["model"], seed=seed)
+    seed = seed_for(cfg["seed"], *run.get("seed_parts", ("clip", run["name"])), scale)
+    model_spec = run.get("model") or cfg["clip"]["model"]
+    model, tokenizer = build_model(model_spec, seed=seed)
     model = place(model, device)
     resume = resume_path(spec["out_ckpt"])
     state = load_resume(resume, resume_identity(recipe, seed))
@@ -153,7 +156,7 @@ def train_job(rank: int, world: int, spec: dict) -> None:
         return
     model.cpu()
     meta = {"run": run["name"], "arm": run["arm"], "dataset": run["dataset"], "twins": run["twins"],
-            "scale": scale, "captions": captions, "model": cfg["clip"]["model"]}
+            "scale": scale, "captions": captions, "model": model_spec, "recipe": recipe.name}
     with atomic_path(spec["out_ckpt"]) as tmp:
         torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
     out = {**meta, **stats, "blocks": len(parts), "recipe": recipe.as_dict(), **describe(device, amp),
@@ -171,7 +174,7 @@ def load_model(cfg: dict, ckpt: str):
     from synscale.clip.model import build_model
 
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    model, tokenizer = build_model(cfg["clip"]["model"])
+    model, tokenizer = build_model(state["meta"].get("model") or cfg["clip"]["model"])  # a run's own model
     model.load_state_dict(state["state_dict"])
     return model.eval(), tokenizer, state["meta"]
 
@@ -179,41 +182,29 @@ def load_model(cfg: dict, ckpt: str):
 # --------------------------------------------------------------------------- zero-shot evaluation
 
 
-def _classnames(cfg: dict, classes_json: str) -> list[str]:
-    if cfg["clip"]["zero_shot"]["classnames"] == "openai_imagenet":
+def _val_prompts(cfg: dict, classes_json: str):
+    """The class names and templates of val and the OOD sets (their classes are val's)."""
+    from synscale.clip.model import templates
+    from synscale.clip.zeroshot import Prompts
+
+    zs = cfg["clip"]["zero_shot"]
+    temps = templates(zs["templates"])
+    tsrc = f"clip.zero_shot.templates = {zs['templates'] if isinstance(zs['templates'], str) else 'a list'}"
+    if zs["classnames"] == "openai_imagenet":
         import open_clip
 
-        return list(open_clip.IMAGENET_CLASSNAMES)
-    return list(load_classes(classes_json)["names"])
-
-
-def _probe_test(cfg: dict, name: str, spec: dict, tf, inputs: dict, batch: int, workers: int):
-    """(loader of the test split, class names) of a probe dataset for zero-shot evaluation."""
-    from torch.utils.data import DataLoader
-
-    from synscale.data.loader import ShardPart, make_loader
-    from synscale.measure.probes import pil_transform, probe_kind, torchvision_split
-
-    key = f"probes.{name}"
-    names = read_json(spec["classnames"]) if spec.get("classnames") else None
-    if probe_kind(spec) == "shards":
-        paths = inputs[name + "_test"]
-        return make_loader([ShardPart(str(p)) for p in paths], batch, None, 3, tf,
-                           workers=min(workers, len(paths))), names
-    ds = torchvision_split(spec, "test", pil_transform(tf, 3), key)
-    if names is None:
-        names = list(getattr(ds, "classes", None) or [])
-        if not names:
-            raise ValueError(f"config key '{key}.classnames': torchvision's {spec['torchvision']} has no class names; "
-                             "give a JSON list of them in label order")
-    return DataLoader(ds, batch_size=batch, num_workers=workers), [str(n).replace("_", " ") for n in names]
+        return Prompts(tuple(open_clip.IMAGENET_CLASSNAMES), tuple(temps), "open_clip IMAGENET_CLASSNAMES", tsrc)
+    return Prompts(tuple(load_classes(classes_json)["names"]), tuple(temps), f"data.class_index ({classes_json})",
+                   tsrc)
 
 
 def zero_shot_eval(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str], ood: dict[str, list[str]],
              probe_inputs: dict[str, list[str]], classes_json: str, out_json: str, manifests=()) -> dict:
     """Zero-shot top-1 and loss (B.3) on the val split, each OOD set and each probe dataset's test
-    split; class text features averaged over clip.zero_shot.templates."""
-    from synscale.clip.model import class_weights, image_features, templates, transforms, zero_shot_scores
+    split; class text features averaged over the templates (``synscale.clip.zeroshot``: per probe
+    dataset, clip-benchmark's class names and templates)."""
+    from synscale.clip.model import class_weights, image_features, transforms, zero_shot_scores
+    from synscale.clip.zeroshot import evaluate_downstream, probe_test_set
     from synscale.data.loader import ShardPart, make_loader
     from synscale.device import describe, job_device, place, resolve_dtype
     from synscale.measure.ood import class_subset
@@ -227,18 +218,18 @@ def zero_shot_eval(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str
     amp = resolve_dtype(tc["amp"], device)
     model = place(model, device)
     tf = transforms(model, False)
-    temps = templates(zs["templates"])
     tau = float(model.logit_scale.detach().exp())
-    bs, workers = zs["batch_size"], tc["workers"]
+    bs, workers, pin = zs["batch_size"], tc["workers"], device.type == "cuda"
 
     def shards(paths):
         return make_loader([ShardPart(str(p)) for p in paths], bs, None, 3, tf, workers=min(workers, len(paths)),
-                           pin_memory=device.type == "cuda")
+                           pin_memory=pin)
 
-    names = _classnames(cfg, classes_json)
-    w = class_weights(model, tokenizer, names, temps, device).cpu()
-    out = {"run": run, "scale": scale, "captions": meta["captions"], "arm": meta["arm"], "tau": tau,
-           "templates": len(temps)}
+    vp = _val_prompts(cfg, classes_json)
+    w = class_weights(model, tokenizer, vp.classnames, vp.templates, device).cpu()
+    out = {"run": run, "scale": scale, "captions": meta["captions"], "arm": meta["arm"],
+           "recipe": meta.get("recipe"), "model": meta.get("model", cfg["clip"]["model"])["name"], "tau": tau,
+           "templates": len(vp.templates), "prompts": {"val": vp.record()}}
 
     def score(loader, weights, subset=None):
         feats, labels = image_features(model, loader, amp)
@@ -247,18 +238,17 @@ def zero_shot_eval(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str
     out["val"] = score(shards(val), w)
     out["ood"] = {}
     for name, paths in ood.items():
-        sub = class_subset(cfg["data"]["ood"].get(name, {}).get("class_subset"), len(names),
+        sub = class_subset(cfg["data"]["ood"].get(name, {}).get("class_subset"), len(vp.classnames),
                            f"data.ood.{name}.class_subset")
         out["ood"][name] = score(shards(paths), w, sub)
     out["probes"] = {}
-    if zs["probes"]:
-        for name, spec in cfg["probes"].items():
-            if probe_kind(spec) == "embedded":
-                continue  # the embedded probe's digits are the OOD set above
-            loader, pnames = _probe_test(cfg, name, spec, tf, probe_inputs, bs, workers)
-            pw = class_weights(model, tokenizer, pnames, temps, device).cpu()
-            res = score(loader, pw)
-            out["probes"][name] = {k: v for k, v in res.items() if not k.startswith("per_class")}
+    for name, spec in cfg["probes"].items() if zs["probes"] else ():
+        if probe_kind(spec) == "embedded":
+            continue  # the embedded probe's digits are the OOD set above
+        loader, own, own_src = probe_test_set(name, spec, tf, probe_inputs.get(name + "_test"), bs, workers, pin)
+        out["probes"][name] = evaluate_downstream(model, tokenizer, name, spec, zs, loader, own, own_src,
+                                                  vp.templates, tau, device, amp)
+        out["prompts"][name] = {k: out["probes"][name][k] for k in ("classnames_source", "templates_source")}
     down = out["probes"] or out["ood"]
     out["downstream_sets"] = sorted(down)
     out["downstream_average"] = float(np.mean([v["top1"] for v in down.values()])) if down else None
@@ -275,27 +265,36 @@ def zero_shot_eval(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str
 
 def fit_arm(cfg: dict, arm: str, run: str, eval_jsons: Sequence[str], out_json: str,
             out_png: str | None = None) -> dict:
-    """The power law of the zero-shot val loss against the captions trained on (Fig. 9), with the
-    zero-shot error and the downstream average beside it; D_I is the smallest scale."""
+    """The power law of the zero-shot val loss against the captions trained on (Fig. 9) over the
+    fitted scales (``synscale.clip.study.fit_selection``: clip.study.fit_range, by default the
+    scales below the first recipe switch), with the zero-shot error and the downstream average
+    beside it; every scale's point is kept. D_I is the smallest fitted scale."""
     from synscale.analysis.fit import fit_or_none, fit_series
+    from synscale.clip.study import fit_selection
 
     t0 = time.time()
     evals = sorted((read_output(p, cfg) for p in eval_jsons), key=lambda e: e["scale"])
-    if len(evals) < cfg["fit"]["min_points"]:
-        raise ValueError(f"clip {arm}: {len(evals)} scales, need fit.min_points = {cfg['fit']['min_points']}; "
-                         "add scales to clip.study.scales")
-    x = [e["captions"] for e in evals]
+    study = {**cfg["clip"]["study"], "scales": [e["scale"] for e in evals]}
+    sel = fit_selection(study, cfg["clip"]["train"]["recipes"], cfg["fit"]["min_points"])
+    if sel["crosses_recipe_switch"]:
+        log.warning("clip %s: the fit spans recipes %s (clip.study.fit_range %s); the paper fits below the switch",
+                    arm, sel["fit_recipes"], sel["fit_range"])
+    used = [e for e in evals if e["scale"] in sel["scales"]]
+    x = [e["captions"] for e in used]
     d_i = min(x)
     boot = seed_for(cfg["seed"], "clip-fit", run)
-    res = fit_series(x, [e["val"]["loss"] for e in evals], d_i, seed=boot)
-    points = [{"scale": e["scale"], "captions": e["captions"], "val_loss": e["val"]["loss"],
-               "val_top1": e["val"]["top1"],
+    res = fit_series(x, [e["val"]["loss"] for e in used], d_i, seed=boot,  # the broken law: every scale
+                     all_scales=[e["captions"] for e in evals], all_values=[e["val"]["loss"] for e in evals])
+    points = [{"scale": e["scale"], "captions": e["captions"], "recipe": sel["recipes"][str(e["scale"])],
+               "in_fit": e["scale"] in sel["scales"], "val_loss": e["val"]["loss"], "val_top1": e["val"]["top1"],
                "tau": e["tau"], "downstream_average": e["downstream_average"],
                "ood": {k: {"loss": v["loss"], "top1": v["top1"]} for k, v in e["ood"].items()},
                "probes": {k: v["top1"] for k, v in e["probes"].items()}} for e in evals]
     out = {"arm": arm, "run": run, "metric": "zero-shot val loss, learned temperature", "x": "captions",
-           "reference_scale_D_I": d_i, **res,
-           "val_error_fit": fit_or_none(x, [1 - e["val"]["top1"] for e in evals], d_i),
+           "reference_scale_D_I": d_i, "fit_range": sel["fit_range"], "fit_rule": sel["rule"],
+           "fit_scales": sel["scales"], "fit_captions": x, "fit_recipes": sel["fit_recipes"],
+           "crosses_recipe_switch": sel["crosses_recipe_switch"], **res,
+           "val_error_fit": fit_or_none(x, [1 - e["val"]["top1"] for e in used], d_i),
            "loss_falls_with_scale": bool(all(a["val_loss"] > b["val_loss"] for a, b in zip(points, points[1:]))),
            "points": points,
            "provenance": provenance(cfg, seeds={"bootstrap": boot}, wall_time_s=time.time() - t0)}
@@ -306,53 +305,40 @@ def fit_arm(cfg: dict, arm: str, run: str, eval_jsons: Sequence[str], out_json: 
         scaling_plot({**out, "run": f"CLIP, {arm}", "fit_scales": x,
                       "points": [{**p, "scale": p["captions"]} for p in points]}, out_png,
                      xlabel="captions", ylabel="zero-shot loss (val, learned temperature)")
-    log.info("clip %s: k=%.3f CI %s R2=%.3f", arm, res["k"], res.get("k_ci_boot"), res["r2"])
+    log.info("clip %s: k=%.3f CI %s R2=%.3f over %s", arm, res["k"], res.get("k_ci_boot"), res["r2"], sel["scales"])
     return out
 
 
-SUMMARY_COLUMNS = ("arm", "scale", "captions", "val_loss", "val_top1", "downstream_average", "tau")
-
-
-def summarize(cfg: dict, fits: dict[str, str], out_csv: str, out_json: str, out_png: str) -> dict:
-    """Table 1 / A12: per arm and scale the zero-shot val loss and top-1 and the downstream average;
-    per arm k with its CIs; Fig. 9 (loss vs captions, every arm) and Fig. A14 (downstream average)."""
-    import pandas as pd
-
-    from synscale.report.clip_figures import clip_summary_figure
+def summarize(cfg: dict, fits: dict[str, str], out_csv: str, out_json: str, out_png: str,
+              per_dataset_csv: str | None = None, per_dataset_png: str | None = None) -> dict:
+    """Table 1 / A12, each arm's k, Fig. 9 / A14 and Fig. A15 (``synscale.clip.tables.summary``)."""
+    from synscale.clip import tables
 
     t0 = time.time()
-    rows, arms = [], {}
-    for arm, path in fits.items():
-        f = read_output(path, cfg)
-        ci = f.get("k_ci_boot") or [None, None]
-        arms[arm] = {"k": f["k"], "k_ci": f.get("k_ci"), "k_ci_boot": ci, "r2": f["r2"],
-                     "largest": f["points"][-1]}
-        rows += [{"arm": arm, **{k: p[k] for k in SUMMARY_COLUMNS[1:]}} for p in f["points"]]
-    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    with atomic_path(out_csv) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
-    clip_summary_figure(df, arms, out_png)
-    out = {"arms": arms, "rows": rows, "provenance": provenance(cfg, wall_time_s=time.time() - t0)}
+    out = tables.summary({arm: read_output(p, cfg) for arm, p in fits.items()}, out_csv, out_png, per_dataset_csv,
+                         per_dataset_png)
+    out["provenance"] = provenance(cfg, wall_time_s=time.time() - t0)
     write_json(out_json, out)
     return out
 
 
 def sweep_table(cfg: dict, evals: dict[str, str], out_csv: str, out_png: str) -> list[dict]:
     """Table A11: zero-shot val top-1 and loss and the downstream average per guidance."""
-    import pandas as pd
+    from synscale.clip import tables
 
-    from synscale.report.clip_figures import cfg_sweep_figure
+    return tables.sweep({g: read_output(p, cfg) for g, p in evals.items()}, out_csv, out_png)
 
-    rows = []
-    for guidance, path in evals.items():
-        e = read_output(path, cfg)
-        rows.append({"guidance": float(guidance), "captions": e["captions"], "val_top1": e["val"]["top1"],
-                     "val_loss": e["val"]["loss"], "downstream_average": e["downstream_average"]})
-    df = pd.DataFrame(rows).sort_values("guidance")
-    with atomic_path(out_csv) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
-    cfg_sweep_figure(df, out_png)
-    return rows
+
+def recipe_table(cfg: dict, evals: Sequence[str], out_csv: str, out_json: str, out_png: str) -> dict:
+    """Table A10: S vs L recipe on the real arm at clip.recipe_study.scales."""
+    from synscale.clip import tables
+
+    t0 = time.time()
+    rows = tables.recipes([read_output(p, cfg) for p in evals], out_csv, out_png)
+    out = {"recipe_study": cfg["clip"]["recipe_study"], "rows": rows,
+           "provenance": provenance(cfg, wall_time_s=time.time() - t0)}
+    write_json(out_json, out)
+    return out
 
 
 # --------------------------------------------------------------------------- rule entry points
@@ -387,9 +373,23 @@ def fit_clip(job) -> dict:
 
 def clip_summary(job) -> dict:
     return summarize(job.config, dict(zip(job.params["arms"], job.input["fits"])), job.output["csv"],
-                   job.output["json"], job.output["png"])
+                     job.output["json"], job.output["png"], job.output.get("per_dataset_csv"),
+                     job.output.get("per_dataset_png"))
 
 
 def clip_cfg_sweep(job) -> list[dict]:
     return sweep_table(job.config, dict(zip(job.params["guidance"], job.input["evals"])), job.output["csv"],
                      job.output["png"])
+
+
+def train_clip_recipe(job) -> dict:
+    return train_arm(job.config, job.params["run"], int(job.params["scale"]), job.input["blocks"], [],
+                     job.output["model"], job.output["info"], threads=job.threads)
+
+
+def evaluate_clip_recipe(job) -> dict:
+    return evaluate_clip(job)
+
+
+def clip_recipes(job) -> dict:
+    return recipe_table(job.config, job.input["evals"], job.output["csv"], job.output["json"], job.output["png"])

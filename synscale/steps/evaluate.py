@@ -19,23 +19,26 @@ log = logging.getLogger("synscale")
 
 
 def run_probes(cfg: dict, model, amp, device, cc: dict, tf, probe_inputs: dict[str, list[str]]) -> dict:
-    """Linear probes on every dataset of ``probes`` (``synscale.probes``); ``probe_inputs``: name ->
-    the shards an embedded or webdataset probe reads."""
+    """Linear probes on every dataset of ``probes`` (``synscale.measure.probes``): Table A2's splits
+    and metric (``probe_sets``), C swept on a validation split; ``probe_inputs``: name -> the shards
+    an embedded or webdataset probe reads."""
     from torch.utils.data import DataLoader
 
     from synscale.data.loader import ShardPart, make_loader
+    from synscale.measure.probe_sets import record, resolve
     from synscale.measure.probes import (
         features,
-        linear_probe,
         pil_transform,
         probe_kind,
         stratified_split,
+        swept_probe,
         torchvision_split,
     )
 
     d = cfg["data"]
     out = {}
-    for name, spec in cfg["probes"].items():
+    specs = {name: resolve(name, spec) for name, spec in cfg["probes"].items()}  # fail before extracting
+    for name, spec in specs.items():
         key = f"probes.{name}"
 
         def shards(paths):
@@ -43,22 +46,35 @@ def run_probes(cfg: dict, model, amp, device, cc: dict, tf, probe_inputs: dict[s
                                d["channels"], tf, workers=min(cc["workers"], len(paths)),
                                pin_memory=device.type == "cuda")
 
-        kind = probe_kind(spec)
+        kind, val, splits = probe_kind(spec), None, None
         if kind == "embedded":
             f, y = features(model, shards(probe_inputs[name]), amp)
             tr, te = stratified_split(y, spec["train_fraction"], seed_for(cfg["seed"], "probe", name))
             train, test = (f[tr], y[tr]), (f[te], y[te])
+            splits = {"train_fraction": spec["train_fraction"]}
         elif kind == "shards":
             train = features(model, shards(probe_inputs[name + "_train"]), amp)
             test = features(model, shards(probe_inputs[name + "_test"]), amp)
+            splits = {"train": spec["train_shards"], "test": spec["test_shards"]}
         else:
             ptf = pil_transform(tf, d["channels"])
-            train, test = (features(model, DataLoader(torchvision_split(spec, split, ptf, key),
-                                                      batch_size=cc["eval_batch_size"], num_workers=cc["workers"]),
-                                    amp) for split in ("train", "test"))
-        out[name] = {**linear_probe(*train, *test, max_iter=spec["max_iter"], c=spec["C"]), "kind": kind}
-        log.info("probe %s: top-1 %.4f (%d train, %d test)", name, out[name]["top1"], out[name]["n_train"],
-                 out[name]["n_test"])
+            parts = ["train", *(["val"] if spec.get("val") else []), "test"]
+            feats = {s: features(model, DataLoader(torchvision_split(spec, s, ptf, key),
+                                                   batch_size=cc["eval_batch_size"], num_workers=cc["workers"]), amp)
+                     for s in parts}
+            train, val, test = feats["train"], feats.get("val"), feats["test"]
+            splits = {s: spec[s] for s in parts}
+        sw = spec["sweep"]
+        res = swept_probe(train, test, val, metric=spec["metric"], max_iter=spec["max_iter"], c=spec.get("C"),
+                          c_min=sw["c_min"], c_max=sw["c_max"], steps_per_decade=sw["steps_per_decade"],
+                          val_fraction=sw["val_fraction"], seed=seed_for(cfg["seed"], "probe-val", name), key=key)
+        out[name] = {**res, "kind": kind, "splits": splits, "table_a2": record(spec)}
+        row = out[name]["table_a2"]
+        if row and (res["n_train"], res["n_test"]) != (row["n_train"], row["n_test"]):
+            log.warning("probe %s: %d train / %d test images, Table A2's %s has %d / %d", name, res["n_train"],
+                        res["n_test"], row["title"], row["n_train"], row["n_test"])
+        log.info("probe %s: %s %.4f (C %.3g by %s; %d train, %d test)", name, res["metric"], res["score"], res["C"],
+                 res["C_source"], res["n_train"], res["n_test"])
     return out
 
 

@@ -63,7 +63,7 @@ EVALUATE_REFERENCE = (*REFERENCE_MODEL, "reference_classifier.path")
 # rule val_features
 VAL_FEATURES = (*REFERENCE_MODEL, "quality.fid")
 # rule quality
-QUALITY = (*REFERENCE_MODEL, "seed", "quality")
+QUALITY = (*REFERENCE_MODEL, "seed", "quality.fid", "quality.lpips")
 
 # rule train_classifier: classifier keys that shape training (not eval_batch_size, which only
 # evaluation reads)

@@ -1,4 +1,5 @@
-"""FID and LPIPS (synscale.perceptual) against hand computations, and the local-weights paths."""
+"""FID and LPIPS (synscale.measure.perceptual) against hand computations, and the local-weights paths
+(per-class FID on training images: test_per_class_fid.py)."""
 import numpy as np
 import pytest
 import torch
@@ -15,20 +16,6 @@ def test_fid_matches_a_hand_computation():
     assert P.frechet_distance(real, real) == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="at least 2"):
         P.frechet_distance(real[:1], fake)
-
-
-def test_fid_per_class():
-    rng = np.random.default_rng(0)
-    real = torch.from_numpy(rng.normal(size=(40, 3)))
-    labels = np.arange(40) % 2
-    fake = real.clone()
-    fake[labels == 1] += 1.0      # class 1 shifted by 1 in each of 3 dims: FID = 3
-    out = P.fid(real, labels, fake, labels, 3)
-    assert out["per_class_fid"][0] == pytest.approx(0.0, abs=1e-6)
-    assert out["per_class_fid"][1] == pytest.approx(3.0, rel=1e-6)
-    assert out["per_class_fid"][2] is None            # no images of class 2
-    assert out["mean_class_fid"] == pytest.approx(1.5, rel=1e-6)
-    assert out["fid"] > 0
 
 
 class _Identity(torch.nn.Module):

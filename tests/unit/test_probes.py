@@ -1,4 +1,4 @@
-"""Linear probes (synscale.probes): the split, the L-BFGS fit, torchvision roots, config checks."""
+"""Linear probes (synscale.measure.probes): the split, the L-BFGS fit, torchvision roots, config checks."""
 import copy
 
 import numpy as np
@@ -24,6 +24,7 @@ def test_linear_probe_separates_separable_features():
     x = np.eye(4)[y] * 5 + rng.normal(scale=0.3, size=(200, 4))
     r = P.linear_probe(x[:100], y[:100], x[100:], y[100:], max_iter=500)
     assert r["top1"] == 1.0 and r["n_train"] == r["n_test"] == 100 and r["n_classes"] == 4 and r["converged"]
+    assert r["metric"] == "top1" and r["score"] == r["mean_per_class"] == 1.0 and r["C"] == 1.0
     noise = rng.normal(size=(200, 4))
     assert P.linear_probe(noise[:100], y[:100], noise[100:], y[100:])["top1"] < 0.5
     assert P.linear_probe(x[:100], y[:100], x[100:], y[100:], max_iter=1)["converged"] is False
@@ -49,6 +50,30 @@ def test_torchvision_probe_reads_a_local_root(tmp_path):
     with pytest.raises(ValueError, match=r"probes\.dtd\.train"):
         P.torchvision_split({**spec, "train": {"splitt": "train"}}, "train", tf, "probes.dtd")
 
+
+def test_dtd_probe_fits_train_plus_val_of_partition_1(tmp_path):
+    """On a DTD-layout root, the paper's DTD probe sweeps C on val (fitted on train), then fits
+    train + val (Table A2's 3,760 in full size) and scores top-1 on test, all of partition 1."""
+    import timm
+    from support.assets_quality import save_dtd_like
+
+    from synscale.data.loader import eval_transform
+    from synscale.steps.evaluate import run_probes
+
+    root = save_dtd_like(tmp_path / "dtd", n_classes=3, per_split=4)
+    spec = {"torchvision": "DTD", "root": str(root), "train": {"split": "train"}, "test": {"split": "test"},
+            "max_iter": 100, "C": None, "sweep": {"c_min": 1e-2, "c_max": 1e2, "steps_per_decade": 1,
+                                                  "val_fraction": 0.2}}
+    cfg = {"seed": 0, "data": {"image_size": 16, "channels": 1}, "probes": {"dtd": spec}}
+    torch.manual_seed(0)
+    model = timm.create_model("resnet10t", num_classes=3, in_chans=1).eval()
+    r = run_probes(cfg, model, torch.float32, torch.device("cpu"), {"eval_batch_size": 8, "workers": 0},
+                   eval_transform(16, 1, 1.0), {})["dtd"]
+    assert r["splits"] == {"train": {"split": "train"}, "val": {"split": "val", "partition": 1},
+                           "test": {"split": "test"}}
+    assert r["n_train"] == 24 and r["n_sweep_train"] == 12 and r["n_val"] == 12 and r["n_test"] == 12
+    assert r["metric"] == "top1" and r["score"] == r["top1"] and r["validation"] == "val split"
+    assert r["table_a2"]["dataset"] == "dtd" and r["table_a2"]["n_train"] == 3760 and r["C_source"] == "sweep"
 
 def test_probe_features_drop_the_head():
     import timm
@@ -83,3 +108,36 @@ def test_embedded_probe_only_on_embedded_data(root):
     cfg["probes"] = {"digits": {"embedded": "sklearn_digits"}}
     with pytest.raises(C.ConfigError, match=r"probes\.digits\.embedded.*only for data.source 'embedded_mnist'"):
         C.validate(cfg)
+
+
+@pytest.mark.slow
+def test_embedded_default_probe_sweeps_c_on_held_out_digits(embedded_cfg, tmp_path):
+    """The embedded default's digits probe: a seeded half to train, C swept on a held-out fifth of
+    it, refitted on the whole half; recorded with its metric, splits and chosen C, and fast."""
+    import time
+
+    import timm
+    from threadpoolctl import threadpool_limits
+
+    from synscale.data.embedded import frame_like_mnist, load_sklearn_digits, write_split_shards
+    from synscale.data.loader import eval_transform
+    from synscale.steps.evaluate import run_probes
+
+    imgs, labels = load_sklearn_digits()
+    d, cc = embedded_cfg["data"], embedded_cfg["classifier"]
+    paths = write_split_shards(tmp_path, "ood_sklearn_digits", frame_like_mnist(imgs, d["image_size"])[..., None],
+                               labels, None, 500)
+    torch.manual_seed(0)
+    model = timm.create_model(cc["arch"], num_classes=10, in_chans=1, **cc["kwargs"]).eval()
+    t0 = time.time()
+    with threadpool_limits(embedded_cfg["threads"]):  # as the evaluate job (Snakemake sets OMP_NUM_THREADS)
+        out = run_probes(embedded_cfg, model, torch.float32, torch.device("cpu"),
+                         {"eval_batch_size": 256, "workers": 0}, eval_transform(d["image_size"], 1, 1.0),
+                         {"sklearn_digits": [str(p) for p in paths]})
+    r = out["sklearn_digits"]
+    assert time.time() - t0 < 20
+    assert r["kind"] == "embedded" and r["metric"] == "top1" and r["table_a2"] is None
+    assert r["splits"] == {"train_fraction": 0.5} and r["n_train"] + r["n_test"] == len(labels) == 1797
+    assert r["C_source"] == "sweep" and r["validation"].startswith("held-out 0.2") and 7 <= len(r["sweep"]) <= 15
+    assert r["n_val"] + r["n_sweep_train"] == r["n_train"] and abs(r["n_val"] - 0.2 * r["n_train"]) <= 10
+    assert r["C"] == max(r["sweep"], key=lambda t: (t["score"], -t["C"]))["C"] and 0.1 < r["score"] <= 1

@@ -36,8 +36,10 @@ def test_linear_probe_on_a_torchvision_root_and_ood_fits(built):
     wd, res, cfgfile = built
     e = json.loads((res / "eval" / "sd_cfg2_incap" / "n80.json").read_text())
     p = e["probes"]["dtd"]
-    assert p["kind"] == "torchvision" and p["n_train"] == 48 and p["n_test"] == 48 and p["n_classes"] == 4
-    assert 0 <= p["top1"] <= 1 and e["probe_average"] == p["top1"]
+    # Table A2's DTD: partition 1, trained on train + val (48 + 48) after C is chosen on val, scored by top-1
+    assert p["kind"] == "torchvision" and p["n_train"] == 96 and p["n_val"] == 48 and p["n_test"] == 48
+    assert p["n_classes"] == 4 and p["metric"] == "top1"
+    assert 0 <= p["top1"] <= 1 and e["probe_average"] == p["score"] == p["top1"]
     fit = json.loads((res / "scaling" / "sd_cfg2_incap.json").read_text())
     assert set(fit["ood_fits"]) == {"digits_full", "digits_subset"}
     for name, f in fit["ood_fits"].items():
@@ -105,7 +107,10 @@ def test_three_families_generate_from_their_saved_pipelines(built):
         # FID on Inception-v3 features from the local weights file, LPIPS on the local SqueezeNet
         assert q["fid_feature_space"].startswith("inception-v3") and q["fid"] > 0
         assert q["lpips_feature_space"] == "squeeze (torchmetrics LPIPS)" and q["lpips"] > 0
-        assert len(q["per_class_fid"]) == len(q["per_class_lpips"]) == 4 and q["lpips_pairs_per_class"] == 10
+        assert len(q["per_class_lpips"]) == 4 and q["lpips_pairs_per_class"] == 10
+        # per-class FID as App. G.4: a run's first training images of each class against the real ones
+        pc = json.loads((res / "quality" / run / "per_class_fid.json").read_text())
+        assert len(pc["per_class_fid"]) == 4 and pc["fid_feature_space"].startswith("inception-v3")
         assert json.loads((res / "eval" / run / "n40.json").read_text())["val"]["n"] == 80
 
 
@@ -188,7 +193,7 @@ def test_training_ran_the_recipe_on_two_processes(built):
     assert info["global_batch"] == 32 and info["resumed_from"] == 0
     assert info["recipe"]["loss"] == "bce" and info["recipe"]["mixup"] == 0.5
     assert info["kwargs"]["drop_path_rate"] == 0.1 and info["kwargs"]["proj_drop_rate"] == 0.1
-    log = (wd / "logs" / "train" / "real" / "n240.log").read_text()
+    log = (wd / "results" / "paperlike" / "logs" / "train" / "real" / "n240.log").read_text()
     assert "launching 1 x 2 processes" in log and "torch.distributed.run" in log
     assert not list((res / "checkpoints").rglob("*.resume")) and not list((res / "checkpoints").rglob("*.job.json"))
 

@@ -81,7 +81,7 @@ def test_whole_dag_outputs(built):
     ref = json.loads((res / "reference" / "metrics.json").read_text())
     assert 0 <= ref["val_top1"] <= 1
     # logs were written
-    assert (built / "logs" / "t2i" / "sd.log").read_text().count("UNet") >= 1
+    assert (built / "results" / "logs" / "t2i" / "sd.log").read_text().count("UNet") >= 1
 
 
 def test_nothing_pending_after_build(built):
@@ -157,11 +157,12 @@ def test_adding_a_scale_runs_only_new_work(built, tmp_path):
 
 # what follows any new fit: the per-class analysis of the synthetic run and the report's figures
 DOWNSTREAM = {"analysis": 1, "report_figures": 1, "all": 1}
-FULL_BUILD = {"data_embedded": 1, "prompts": 1, "train_t2i": 1, "train_reference": 1, "val_features": 1,
-              "generate_shard": 4, "generate_testset": 1, "quality": 1, "sample_grid": 1, "train_classifier": 6,
-              "evaluate": 6, "fit": 2, **DOWNSTREAM}
-SD_SAMPLES = {"generate_shard": 4, "generate_testset": 1, "quality": 1, "sample_grid": 1, "train_classifier": 3,
-              "evaluate": 3, "fit": 1, **DOWNSTREAM}
+FULL_BUILD = {"data_embedded": 1, "index_real_data": 1, "real_subsets": 1, "prompts": 1, "train_t2i": 1,
+              "train_reference": 1, "val_features": 1, "train_features": 1, "generate_shard": 4, "generate_testset": 1,
+              "quality": 1, "per_class_fid": 1, "sample_grid": 1, "train_classifier": 6, "evaluate": 6, "fit": 2,
+              **DOWNSTREAM}
+SD_SAMPLES = {"generate_shard": 4, "generate_testset": 1, "quality": 1, "per_class_fid": 1, "sample_grid": 1,
+              "train_classifier": 3, "evaluate": 3, "fit": 1, **DOWNSTREAM}
 
 
 def _set(cfg, key, value):
@@ -181,8 +182,9 @@ EDITS = [
                                          **DOWNSTREAM}),
     ("fit.reference_scale", 800, {"fit": 2, **DOWNSTREAM}),
     ("prompts.places_per_class", 5, {}),   # no run of the tiny config uses a places set
-    ("reference_classifier.steps", 50, {"train_reference": 1, "val_features": 1, "quality": 1, "fit": 1,
-                                        **DOWNSTREAM}),
+    ("reference_classifier.steps", 50, {"train_reference": 1, "val_features": 1, "train_features": 1,
+                                        "quality": 1, "per_class_fid": 1, "fit": 1, **DOWNSTREAM}),
+    ("quality.per_class_fid.min_images_per_class", 10, {"per_class_fid": 1, "analysis": 1, "all": 1}),
     ("quality.lpips.pairs_per_class", 20, {"quality": 1, "fit": 1, **DOWNSTREAM}),
     ("analysis.groups.k_quantile", 0.5, {"analysis": 1, "all": 1}),
     ("threads", 2, {}),
@@ -299,7 +301,7 @@ def test_a_job_reading_a_damaged_file_names_it(built, tmp_path):
     testset.write_bytes(testset.read_bytes()[:2048])  # new mtime: quality re-runs and reads it
     p = smk(ws, f"results/quality/{RUN}.json", check=False)
     assert p.returncode != 0 and "Error in rule quality" in p.stdout + p.stderr, p.stdout[-2000:] + p.stderr[-3000:]
-    log = (ws / "logs" / "quality" / f"{RUN}.log").read_text()
+    log = (ws / "results" / "logs" / "quality" / f"{RUN}.log").read_text()
     assert f"results/testsets/{RUN}.tar" in log and "python -m synscale.verify --rebuild" in log
     assert "Traceback" in log
 
@@ -318,7 +320,7 @@ def test_kill_9_during_generation_then_rerun(built):
     deadline = time.time() + 300
     started = []
     while time.time() < deadline:
-        started = sorted((built / "logs" / "generate" / RUN).glob("shard-0000[123].log"))
+        started = sorted((built / "results" / "logs" / "generate" / RUN).glob("shard-0000[123].log"))
         started = [p for p in started if p.stat().st_mtime > time.time() - 600]
         if len(started) >= 2:
             break
@@ -363,15 +365,17 @@ def test_paper_grid_dry_run(tmp_path):
     assert "results/paper/checkpoints/real/n1281167/model.pt" in p.stdout
     # 247 shards of 260,000 images for each 64M config, 31 for each 8M one (the ViT-L runs share their
     # config's shards), 5 for the others; and the CLIP twins: 370 blocks of ~1M LAION captions (SD 1.5),
-    # 12 of CC12M for each of the sweep's 5 guidances
-    assert stats["generate_shard"] == 4 * 247 + 2 * 31 + 46 * 5 + 370 + 5 * 12
+    # 12 of CC12M for each of the sweep's 4 guidances (Table A11: 1.25, 1.5, 1.75, 2.5)
+    assert stats["generate_shard"] == 4 * 247 + 2 * 31 + 46 * 5 + 370 + 4 * 12
     # the CLIP grid: three arms at the paper's ten scales to 371M captions, the CC12M CFG sweep
     assert stats["clip_captions"] == 370 + 12
-    assert stats["train_clip"] == stats["evaluate_clip"] == 3 * 10 + 5 and stats["fit_clip"] == 3
+    assert stats["train_clip"] == stats["evaluate_clip"] == 3 * 10 + 4 and stats["fit_clip"] == 3
     assert stats["clip_summary"] == stats["clip_cfg_sweep"] == 1
     for run in ("real_laion400m", "syn_sd_cfg1.5_laion400m", "synreal_sd_cfg1.5_laion400m"):
         assert f"results/paper/clip/checkpoints/{run}/n371000000/model.pt" in p.stdout, run
-    assert "results/paper/clip/checkpoints/syn_sd_cfg7.5_cc12m/n10000000/model.pt" in p.stdout
+    assert "results/paper/clip/checkpoints/syn_sd_cfg2.5_cc12m/n10000000/model.pt" in p.stdout
+    # Table A10: the real arm with the S and the L recipe at 10M, 50M and 100M captions
+    assert stats["train_clip_recipe"] == stats["evaluate_clip_recipe"] == 2 * 3 and stats["clip_recipes"] == 1
     assert "config key 'clip.datasets.laion400m.shards'" in p.stderr
     assert stats["train_classifier"] == 4 * 11 + 4 * 8 + 5 + 46
     for key in ("models.imagen.path", "models.imagen.sr_path", "models.muse.path"):

@@ -5,7 +5,7 @@
 
 def analysis_job_inputs(wildcards):
     """What the analysis of a fitted synthetic run reads: its fit, its evaluations at every scale
-    (and its seed variants'), its quality, the class index, the first analysis.samples.shards of its
+    (and its seed variants'), its quality and per-class FID (App. G.4), the class index, the first analysis.samples.shards of its
     generated shards (the sample images) with their manifests, and the real-data run's fit and
     evaluations when it has a fit."""
     run = run_of(wildcards)
@@ -16,6 +16,7 @@ def analysis_job_inputs(wildcards):
         "fit": scaling_json(run.name),
         "evals": fit_evals(wildcards),
         "quality": quality_json(run.name),
+        "per_class_fid": per_class_fid_json(run.name),
         "classes": classes_json(),
         "shards": shards,
         "manifests": manifests_of(shards),
@@ -47,7 +48,7 @@ rule analysis:
         samples=analysis_item("samples.png", "perclass_samples.rst", "Fig. 8: images by group"),
         table=analysis_item("table.html", "table_a9.rst", "Table A9: classes of lowest k", "7 Paper tables"),
     log:
-        "logs/analysis/{run}.log",
+        LOGS + "/analysis/{run}.log",
     params:
         config=job_config((*keys.ANALYSIS, *keys.SAMPLES)),
     script:

@@ -1,7 +1,7 @@
 # The CLIP study (section 6): caption blocks, twins (rule generate_shard), CLIP per arm and caption
-# scale, zero-shot evaluation, the per-arm fits, the summary (Fig. 9, A14, Table 1/A12) and the CFG
-# sweep (Table A11). Targets: results/clip/scaling/{arm}.json, results/clip/summary.csv,
-# results/clip/cfg_sweep.csv.
+# scale, zero-shot evaluation, the per-arm fits, the summary (Fig. 9, A14, A15, Table 1/A12), the CFG
+# sweep (Table A11) and recipe S vs L (Table A10). Targets: results/clip/scaling/{arm}.json,
+# results/clip/summary.csv, results/clip/cfg_sweep.csv, results/clip/recipes.csv.
 if CLIP:
 
     # the embedded caption dataset: the real train digits with their incap captions
@@ -16,7 +16,7 @@ if CLIP:
             tars=list(clip_sources(_EMB[0])) if _EMB[0] in CLIP["datasets"] else [],
             info=clip_data(_EMB[0]),
         log:
-            f"logs/clip/data_{_EMB[0]}.log",
+            f"{LOGS}/clip/data_{_EMB[0]}.log",
         params:
             config=job_config(keys.CLIP_DATA),
             shard_size=CLIP["datasets"].get(_EMB[0], {}).get("shard_size"),
@@ -31,7 +31,7 @@ if CLIP:
             table=clip_block_table("{dataset}", "{block}"),
             info=clip_block_table("{dataset}", "{block}", "json"),
         log:
-            "logs/clip/captions/{dataset}/block-{block}.log",
+            f"{LOGS}/clip/captions/{{dataset}}/block-{{block}}.log",
         benchmark:
             benchmark("clip_captions", "{dataset}/block-{block}")
         resources:
@@ -50,7 +50,7 @@ if CLIP:
             model=clip_checkpoint("{crun}", "{scale}"),
             info=clip_checkpoint("{crun}", "{scale}", "train.json"),
         log:
-            "logs/clip/train/{crun}/n{scale}.log",
+            f"{LOGS}/clip/train/{{crun}}/n{{scale}}.log",
         benchmark:
             benchmark("train_clip", "{crun}/n{scale}")
         threads: max(THREADS, CLIP["train"]["gpus"])
@@ -74,7 +74,7 @@ if CLIP:
         output:
             clip_eval_json("{crun}", "{scale}"),
         log:
-            "logs/clip/eval/{crun}/n{scale}.log",
+            f"{LOGS}/clip/eval/{{crun}}/n{{scale}}.log",
         benchmark:
             benchmark("evaluate_clip", "{crun}/n{scale}")
         threads: THREADS
@@ -101,9 +101,9 @@ if CLIP:
                 labels=lambda w: {"model": "CLIP", "guidance": "-", "prompt": w.arm, "figure": "zero-shot scaling"},
             ),
         log:
-            "logs/clip/fit/{arm}.log",
+            f"{LOGS}/clip/fit/{{arm}}.log",
         params:
-            config=job_config(keys.CLIP_FIT),
+            config=job_config(keys.CLIP_FIT + ("clip.study.fit_range", "clip.train.recipes")),
             arm="{arm}",
             run=lambda w: C.clip_study_runs(CFG)[w.arm].name,
         script:
@@ -121,8 +121,15 @@ if CLIP:
                 category="6 CLIP",
                 labels=cross_run_labels("Fig. 9, A14: CLIP arms"),
             ),
+            per_dataset_csv=clip_per_dataset("csv"),
+            per_dataset_png=report(
+                clip_per_dataset("png"),
+                caption="../report/clip_per_dataset.rst",
+                category="6 CLIP",
+                labels=cross_run_labels("Fig. A15: CLIP per-dataset scaling"),
+            ),
         log:
-            "logs/clip/summary.log",
+            f"{LOGS}/clip/summary.log",
         params:
             config=job_config(()),
             arms=CLIP["study"]["arms"],
@@ -143,9 +150,81 @@ if CLIP:
                     labels=cross_run_labels("Table A11: CLIP CFG sweep"),
                 ),
             log:
-                "logs/clip/cfg_sweep.log",
+                f"{LOGS}/clip/cfg_sweep.log",
             params:
                 config=job_config(()),
                 guidance=[C.fmt_guidance(g) for g in CLIP["cfg_sweep"]["guidance"]],
             script:
                 "../scripts/clip_cfg_sweep.py"
+
+    if CLIP_RECIPES:
+
+        rule train_clip_recipe:
+            input:
+                unpack(clip_recipe_train_inputs),
+            output:
+                model=clip_recipe_checkpoint("{recipe}", "{scale}"),
+                info=clip_recipe_checkpoint("{recipe}", "{scale}", "train.json"),
+            log:
+                f"{LOGS}/clip/recipes/train/{{recipe}}/n{{scale}}.log",
+            benchmark:
+                benchmark("train_clip_recipe", "{recipe}/n{scale}")
+            wildcard_constraints:
+                recipe=CLIP_RECIPE_RE,
+            threads: max(THREADS, CLIP["train"]["gpus"])
+            resources:
+                nodes=clip_resources("nodes"),
+                gpu=clip_resources("gpu"),
+                gres=clip_resources("gres"),
+                cpus_per_task=lambda w, threads: threads,
+                mem_mb=mem_mb,
+                runtime=runtime_clip,
+            params:
+                config=job_config(keys.CLIP_TRAIN),
+                run=lambda w: clip_study.recipe_run(CLIP, w.recipe),
+                recipe="{recipe}",
+                scale="{scale}",
+            script:
+                "../scripts/train_clip_recipe.py"
+
+        rule evaluate_clip_recipe:
+            input:
+                unpack(clip_recipe_eval_inputs),
+            output:
+                clip_recipe_eval_json("{recipe}", "{scale}"),
+            log:
+                f"{LOGS}/clip/recipes/eval/{{recipe}}/n{{scale}}.log",
+            benchmark:
+                benchmark("evaluate_clip_recipe", "{recipe}/n{scale}")
+            wildcard_constraints:
+                recipe=CLIP_RECIPE_RE,
+            threads: THREADS
+            resources:
+                gpu=1,
+                cpus_per_task=THREADS,
+                mem_mb=mem_mb,
+            params:
+                config=job_config(keys.CLIP_EVAL),
+                run=lambda w: clip_study.recipe_run(CLIP, w.recipe)["name"],
+                scale="{scale}",
+            script:
+                "../scripts/evaluate_clip_recipe.py"
+
+        rule clip_recipes:
+            input:
+                evals=clip_recipe_evals(),
+            output:
+                csv=clip_recipe_table("csv"),
+                json=clip_recipe_table("json"),
+                png=report(
+                    clip_recipe_table("png"),
+                    caption="../report/clip_recipes.rst",
+                    category="6 CLIP",
+                    labels=cross_run_labels("Table A10: CLIP recipe S vs L"),
+                ),
+            log:
+                f"{LOGS}/clip/recipes.log",
+            params:
+                config=job_config(("clip.recipe_study",)),
+            script:
+                "../scripts/clip_recipes.py"

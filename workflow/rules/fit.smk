@@ -12,7 +12,7 @@ rule fit:
             labels=lambda w: run_labels(w.run, "scaling law"),
         ),
     log:
-        "logs/fit/{run}.log",
+        LOGS + "/fit/{run}.log",
     params:
         config=job_config(keys.FIT),
         run=run_params,
@@ -28,7 +28,7 @@ rule scaling_summary:
     output:
         csv=scaling_summary_csv(),
     log:
-        "logs/fit/summary.log",
+        LOGS + "/fit/summary.log",
     params:
         config=job_config(()),
         families={name: m["family"] for name, m in CFG["models"].items()},

@@ -134,6 +134,41 @@ def quality_weights(kind):
     return external(path, f"quality.{kind}.{key}") if path else []
 
 
+def trained_scale(run):
+    """The largest scale any configured run trains on the images of `run` (0: none, an image set
+    of the grid section only)."""
+    data = C.data_name(run)
+    return max((max(r.scales) for r in RUNS.values() if r.data == data and not r.is_real and r.scales), default=0)
+
+
+def per_class_fid_scale(run):
+    """How many of the run's training images per-class FID reads (App. G.4): quality.per_class_fid.scale
+    (null: fit.reference_scale, D_I: the paper's 1.3M, 1,300 per class), at most what the run trains on."""
+    return min(CFG["quality"]["per_class_fid"]["scale"] or CFG["fit"]["reference_scale"], trained_scale(run))
+
+
+def per_class_fid_inputs(wildcards):
+    """What a per-class FID job reads: the generated shards holding the run's first
+    per_class_fid_scale images, the real training set's features, the reference classifier."""
+    scale = per_class_fid_scale(wildcards.run)
+    if not scale:
+        raise WorkflowError(
+            f"per_class_fid: '{wildcards.run}' has no generated training images (the real data, or a config of "
+            "the grid section only); App. G.4 measures per-class FID on a synthetic run's training images: "
+            "add the config under 'runs'"
+        )
+    shards = shards_for(wildcards.run, scale)
+    return {
+        "shards": shards,
+        "train_features": train_features(),
+        "reference": reference(),
+        "reference_metrics": reference("metrics.json"),
+        "classes": classes_json(),
+        "weights": quality_weights("fid"),
+        "manifests": manifests_of([*shards, reference()]),
+    }
+
+
 def eval_inputs(model, probes=True, classnames=False):
     """What evaluating checkpoint `model` reads: the real val split, the OOD sets (and their class
     subsets), the linear probes' data (and their class names) and the manifests of these."""

@@ -59,6 +59,16 @@ def val_features():
     return f"{RES}/quality/val_features.pt"
 
 
+def train_features():
+    """FID features of every real training image (per-class FID, App. G.4)."""
+    return f"{RES}/quality/train_features.pt"
+
+
+def per_class_fid_json(run):
+    """A run's per-class FID on its training images (App. G.4): one per image set."""
+    return f"{RES}/quality/{C.data_name(run)}/per_class_fid.json"
+
+
 def quality_json(run):
     """The quality of a run's test set: one per image set (a classifier tag is dropped)."""
     return f"{RES}/quality/{C.data_name(run)}.json"

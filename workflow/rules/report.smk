@@ -62,7 +62,7 @@ rule report_figures:
         ),
         per_scale_csv=report_file("per_scale.csv"),
     log:
-        "logs/report/figures.log",
+        LOGS + "/report/figures.log",
     params:
         config=job_config((*keys.REPORT, "data.source", "fit.reference_scale")),
         runs=lambda w: report_figure_runs(),
@@ -82,7 +82,7 @@ rule sample_grid:
             labels=lambda w: run_labels(w.run, "samples"),
         ),
     log:
-        "logs/report/samples/{run}.log",
+        LOGS + "/report/samples/{run}.log",
     params:
         config=job_config(keys.SAMPLES),
         run="{run}",

@@ -11,7 +11,7 @@ def run_targets(runs):
         else:
             out += [eval_json(name, s) for s in run.scales]
         if not run.is_real:
-            out.append(quality_json(name))
+            out += [quality_json(name), per_class_fid_json(name)]
     return sorted(set(out), key=out.index)
 
 
@@ -114,7 +114,12 @@ def run_labels(name, figure):
 
 # ---------------------------------------------------------------- the CLIP study
 def clip_targets():
-    """The study's fits and summary (and the CFG sweep's table), when the study is in the default target."""
+    """The study's fits and summary (and the CFG sweep's and Table A10's tables), when the study is
+    in the default target."""
     if not CLIP or not CLIP["study"]["default_target"]:
         return []
-    return [clip_summary("csv")] + ([clip_sweep("csv")] if CLIP["cfg_sweep"] else [])
+    return (
+        [clip_summary("csv")]
+        + ([clip_sweep("csv")] if CLIP["cfg_sweep"] else [])
+        + ([clip_recipe_table("csv")] if CLIP.get("recipe_study") else [])
+    )
