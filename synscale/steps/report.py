@@ -17,11 +17,12 @@ def _write(path: str, text: str) -> None:
 
 
 def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], quality_jsons: list[str],
-            out: dict[str, str], paper_table: str | None = None) -> dict:
+            out: dict[str, str], paper_table: str | None = None, reference_metrics: str | None = None) -> dict:
     """``runs``: run name -> model, guidance, prompt, and the names of its fit / last evaluation /
     quality JSON and of its evaluations at every scale among the inputs (rule params). The paper's
     tabulated grid (``paper_table``) stands beside the measured values only where the data are the
-    paper's (``synscale.report.tables.paper_comparison``)."""
+    paper's (``synscale.report.tables.paper_comparison``). ``reference_metrics``: the reference
+    classifier's val top-1 and loss and the normalisation it was fed, shown with the summary."""
     from synscale.report.figures import k_bars, ood_scaling, quality_plane, scaling_curves
     from synscale.report.tables import paper_comparison, per_scale_table, summary_rows, summary_table, table_html
 
@@ -45,6 +46,13 @@ def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], 
         df.to_csv(tmp, index=False, float_format="%.6g")
     note = ("paper_*: the paper's tabulated values at 1.3M (top-1 as a fraction, like the measured values)" if shown
             else f"the paper's tabulated values are not shown: {why_not}" if why_not else None)
+    ref = read_output(reference_metrics, cfg) if reference_metrics else None
+    if ref:
+        n = ref.get("normalization") or {}
+        line = (f"reference classifier (recognizability, diversity): val top-1 {ref['val_top1']:.4f}, loss "
+                f"{ref['val_loss']:.4f}, fed inputs normalised by mean {n.get('mean')} / std {n.get('std')} "
+                f"({n.get('source', 'not recorded')})")
+        note = f"{note}; {line}" if note else line
     _write(out["html"], table_html(df, "synscale: every run", note))
     per_scale = per_scale_table(evals)
     with atomic_path(out["per_scale_csv"]) as tmp:
@@ -59,7 +67,8 @@ def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], 
     quality_plane(df, out["quality"])
     ood_scaling(fits, out["ood"])
     log.info("report figures for %d runs (%d fitted)", len(runs), len(fits))
-    return {"runs": len(runs), "paper_values_shown": bool(shown)}
+    return {"runs": len(runs), "paper_values_shown": bool(shown),
+            "reference_val_top1": ref["val_top1"] if ref else None}
 
 
 def samples(cfg: dict, run: str, testset: str, classes_json: str, out_png: str) -> None:
@@ -75,7 +84,7 @@ def samples(cfg: dict, run: str, testset: str, classes_json: str, out_png: str) 
 def report_figures(job) -> dict:
     paper = job.input["paper"]
     return figures(job.config, job.params["runs"], job.input["fits"], job.input["evals"], job.input["quality"],
-                   dict(job.output), paper[0] if paper else None)
+                   dict(job.output), paper[0] if paper else None, job.input.get("reference_metrics"))
 
 
 def sample_grid(job) -> None:

@@ -79,7 +79,14 @@ def test_whole_dag_outputs(built):
     ev = json.loads((res / "eval" / RUN / "n400.json").read_text())
     assert len(ev["val"]["per_class_loss"]) == 10 and ev["val"]["n"] == 200
     ref = json.loads((res / "reference" / "metrics.json").read_text())
-    assert 0 <= ref["val_top1"] <= 1
+    assert 0 <= ref["val_top1"] <= 1 and ref["normalization"]["mean"] == [0.5]
+    # the report's summary shows the reference's val top-1 and the normalisation it was fed
+    summary = (res / "report" / "summary.html").read_text()
+    assert f"val top-1 {ref['val_top1']:.4f}" in summary and "trained by the workflow" in summary
+    # every real scale trained on D / 10 of each class
+    for d in (100, 200, 400):
+        counts = json.loads((res / "checkpoints" / "real" / f"n{d}" / "train.json").read_text())["real_subset"]
+        assert counts["class_counts"] == [d // 10] * 10, (d, counts)
     # logs were written
     assert (built / "results" / "logs" / "t2i" / "sd.log").read_text().count("UNet") >= 1
 

@@ -22,6 +22,7 @@ rule report_figures:
         evals=lambda w: report_all_evals(),
         quality=lambda w: report_quality(),
         paper=lambda w: paper_table(),
+        reference_metrics=reference("metrics.json"),
     output:
         k_bars=report(
             report_file("k_per_run.png"),
