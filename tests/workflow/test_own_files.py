@@ -22,7 +22,7 @@ TARGETS = (f"{RES}/scaling/real.json", f"{RES}/reference/metrics.json", CLIP_EVA
 @pytest.fixture(scope="module")
 def built(ownfiles_config, tmp_path_factory):
     wd = tmp_path_factory.mktemp("ownfiles-run")
-    smk(wd, *TARGETS, configfile=ownfiles_config, configfile_first=True, timeout=1500)
+    smk(wd, *TARGETS, configfile=ownfiles_config, timeout=1500)
     return wd, wd / RES
 
 
@@ -80,7 +80,7 @@ def test_a_real_scale_beyond_the_data_stops_before_any_job_trains(built, tmp_pat
     cfg["runs"][0]["scales"] = [40, 85, 300]
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(cfg))
-    p = smk(wd, f"{RES}/scaling/real.json", configfile=edited, configfile_first=True, check=False)
+    p = smk(wd, f"{RES}/scaling/real.json", configfile=edited, check=False)
     out = p.stdout + p.stderr
     assert p.returncode != 0 and "Error in rule real_subsets" in out, out[-3000:]
     log = (wd / RES / "logs" / "data" / "real_subsets.log").read_text()
