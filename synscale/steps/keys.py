@@ -57,7 +57,7 @@ def generate(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:
 REFERENCE = ("seed", *IMAGE_KEYS, "reference_classifier")
 # what reading the reference classifier depends on (rules quality, val_features)
 REFERENCE_MODEL = (*IMAGE_KEYS, *(f"reference_classifier.{k}" for k in (
-    "arch", "kwargs", "input_size", "eval_crop_pct", "amp", "workers", "batch_size", "normalization")))
+    "arch", "kwargs", "input_size", "eval_crop_pct", "amp", "workers", "batch_size", "normalization", "min_val_top1")))
 # rule evaluate_reference: an external reference measured on the real val set
 EVALUATE_REFERENCE = (*REFERENCE_MODEL, "reference_classifier.path")
 # rule val_features

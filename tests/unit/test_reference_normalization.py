@@ -82,3 +82,19 @@ def test_the_val_top1_is_measured_with_the_configured_normalisation(tmp_path):
     bad = R.evaluate_on_val(_cfg(path="/w/ref.pt", normalization=wrong), model, dev, torch.float32,
                             [tmp_path / "val.tar"], 2)
     assert bad["val_top1"] == 0.5
+
+
+@pytest.mark.parametrize("slice_name", ["QUALITY", "VAL_FEATURES", "EVALUATE_REFERENCE"])
+def test_the_jobs_that_check_the_reference_are_given_its_floor_and_normalisation(slice_name):
+    """The quality jobs read the floor and the normalisation from their config slice: a key left out
+    of it would silently fall back to the defaults."""
+    from synscale import config as C
+    from synscale.steps import keys
+
+    from support.repo import ROOT
+
+    cfg = C.validate(C.load_yaml(ROOT / "config" / "config.yaml"))
+    cfg["reference_classifier"].update({"min_val_top1": 0.2, "normalization": {"mean": [0.3], "std": [0.7]}})
+    job_cfg = C.pick(cfg, "results", *getattr(keys, slice_name))
+    assert R.top1_floor(job_cfg, 10) == 0.2
+    assert R.reference_normalization(job_cfg)["mean"] == [0.3]
