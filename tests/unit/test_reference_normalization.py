@@ -88,10 +88,10 @@ def test_the_val_top1_is_measured_with_the_configured_normalisation(tmp_path):
 def test_the_jobs_that_check_the_reference_are_given_its_floor_and_normalisation(slice_name):
     """The quality jobs read the floor and the normalisation from their config slice: a key left out
     of it would silently fall back to the defaults."""
+    from support.repo import ROOT
+
     from synscale import config as C
     from synscale.steps import keys
-
-    from support.repo import ROOT
 
     cfg = C.validate(C.load_yaml(ROOT / "config" / "config.yaml"))
     cfg["reference_classifier"].update({"min_val_top1": 0.2, "normalization": {"mean": [0.3], "std": [0.7]}})

@@ -9,7 +9,7 @@ if EMBEDDED:
             classes=data_file("classes.json"),
             info=data_file("data.json"),
         log:
-            LOGS + "/data.log",
+            f"{LOGS}/data.log",
         params:
             config=job_config(keys.DATA),
         script:

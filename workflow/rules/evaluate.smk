@@ -5,7 +5,7 @@ rule evaluate:
     output:
         eval_json("{run}", "{scale}"),
     log:
-        LOGS + "/evaluate/{run}/n{scale}.log",
+        f"{LOGS}/evaluate/{{run}}/n{{scale}}.log",
     benchmark:
         benchmark("evaluate", "{run}/n{scale}")
     threads: THREADS

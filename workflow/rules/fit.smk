@@ -12,7 +12,7 @@ rule fit:
             labels=lambda w: run_labels(w.run, "scaling law"),
         ),
     log:
-        LOGS + "/fit/{run}.log",
+        f"{LOGS}/fit/{{run}}.log",
     params:
         config=job_config(keys.FIT),
         run=run_params,
@@ -28,7 +28,7 @@ rule scaling_summary:
     output:
         csv=scaling_summary_csv(),
     log:
-        LOGS + "/fit/summary.log",
+        f"{LOGS}/fit/summary.log",
     params:
         config=job_config(()),
         families={name: m["family"] for name, m in CFG["models"].items()},

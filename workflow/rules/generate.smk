@@ -15,7 +15,7 @@ rule generate_shard:
         tar=shard("{run}", "{shard}"),
         manifest=shard("{run}", "{shard}", "json"),
     log:
-        LOGS + "/generate/{run}/shard-{shard}.log",
+        f"{LOGS}/generate/{{run}}/shard-{{shard}}.log",
     benchmark:
         benchmark("generate_shard", "{run}/shard-{shard}")
     priority: 50
@@ -43,7 +43,7 @@ rule generate_testset:
         tar=testset("{run}"),
         manifest=testset("{run}", "json"),
     log:
-        LOGS + "/generate/{run}/testset.log",
+        f"{LOGS}/generate/{{run}}/testset.log",
     benchmark:
         benchmark("generate_testset", "{run}")
     priority: 50

@@ -13,7 +13,7 @@ rule grid:
             labels=cross_run_labels("Tables A4-A5, Fig. 2: guidance sweep"),
         ),
     log:
-        LOGS + "/grid/summary.log",
+        f"{LOGS}/grid/summary.log",
     params:
         config=job_config(keys.GRID),
         runs=lambda w: {

@@ -18,8 +18,8 @@ def real_scales_by_key():
 
 
 def data_gate():
-    """Every generation and training job waits for rule real_subsets: a real scale larger than the
-    data stops the workflow before any of them starts. ancient(): re-writing it re-runs nothing."""
+    """Every generation and training job waits for the real_subsets job (a real scale larger than the
+    data stops the workflow before any of them starts); ancient(), so re-writing it re-runs nothing."""
     return ancient(data_file("real_subsets.json"))
 
 

@@ -11,7 +11,7 @@ rule prompts:
         table=prompts_table("{prompt}"),
         info=prompts_table("{prompt}", "json"),
     log:
-        LOGS + "/prompts/{prompt}.log",
+        f"{LOGS}/prompts/{{prompt}}.log",
     benchmark:
         benchmark("prompts", "{prompt}")
     threads: THREADS
@@ -35,7 +35,7 @@ rule captions:
         table=caption_table("{chunk}"),
         info=caption_table("{chunk}", "json"),
     log:
-        LOGS + "/captions/train-{chunk}.log",
+        f"{LOGS}/captions/train-{{chunk}}.log",
     benchmark:
         benchmark("captions", "train-{chunk}")
     threads: THREADS

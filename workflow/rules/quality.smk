@@ -13,7 +13,7 @@ rule val_features:
     output:
         val_features(),
     log:
-        LOGS + "/quality/val_features.log",
+        f"{LOGS}/quality/val_features.log",
     benchmark:
         benchmark("val_features", "val")
     threads: THREADS
@@ -39,7 +39,7 @@ rule quality:
     output:
         quality_json("{run}"),
     log:
-        LOGS + "/quality/{run}.log",
+        f"{LOGS}/quality/{{run}}.log",
     benchmark:
         benchmark("quality", "{run}")
     threads: THREADS
@@ -65,7 +65,7 @@ rule train_features:
     output:
         train_features(),
     log:
-        LOGS + "/quality/train_features.log",
+        f"{LOGS}/quality/train_features.log",
     benchmark:
         benchmark("train_features", "train")
     threads: THREADS
@@ -86,7 +86,7 @@ rule per_class_fid:
     output:
         per_class_fid_json("{run}"),
     log:
-        LOGS + "/quality/{run}/per_class_fid.log",
+        f"{LOGS}/quality/{{run}}/per_class_fid.log",
     benchmark:
         benchmark("per_class_fid", "{run}")
     threads: THREADS

@@ -12,7 +12,7 @@ if CFG["reference_classifier"]["path"]:
         output:
             model=reference(),
         log:
-            LOGS + "/reference.log",
+            f"{LOGS}/reference.log",
         script:
             "../scripts/reference_external.py"
 
@@ -51,7 +51,7 @@ else:
             model=reference(),
             metrics=reference("metrics.json"),
         log:
-            LOGS + "/reference.log",
+            f"{LOGS}/reference.log",
         benchmark:
             benchmark("train_reference", "reference")
         threads: THREADS

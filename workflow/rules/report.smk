@@ -2,20 +2,6 @@
 # the report itself: snakemake --report results/report.html
 
 
-def report_all_evals():
-    """The evaluations of every report run at every scale (Tables A7, A8; -log L at D_I of runs
-    without a fit)."""
-    return [eval_json(n, s) for n, r in report_runs().items() for s in r.scales]
-
-
-def report_figure_runs():
-    """Each report run's model, guidance, prompt set and the files of it among the inputs."""
-    out = report_run_params()
-    for n, r in report_runs().items():
-        out[n]["evals"] = [eval_json(n, s) for s in r.scales]
-    return out
-
-
 rule report_figures:
     input:
         fits=lambda w: report_fits(),
@@ -63,7 +49,7 @@ rule report_figures:
         ),
         per_scale_csv=report_file("per_scale.csv"),
     log:
-        LOGS + "/report/figures.log",
+        f"{LOGS}/report/figures.log",
     params:
         config=job_config((*keys.REPORT, "data.source", "fit.reference_scale")),
         runs=lambda w: report_figure_runs(),
@@ -83,7 +69,7 @@ rule sample_grid:
             labels=lambda w: run_labels(w.run, "samples"),
         ),
     log:
-        LOGS + "/report/samples/{run}.log",
+        f"{LOGS}/report/samples/{{run}}.log",
     params:
         config=job_config(keys.SAMPLES),
         run="{run}",

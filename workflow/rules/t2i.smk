@@ -8,7 +8,7 @@ rule train_t2i:
     output:
         directory(t2i_model("{model}")),
     log:
-        LOGS + "/t2i/{model}.log",
+        f"{LOGS}/t2i/{{model}}.log",
     benchmark:
         benchmark("train_t2i", "{model}")
     priority: 100

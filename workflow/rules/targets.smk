@@ -123,3 +123,53 @@ def clip_targets():
         + ([clip_sweep("csv")] if CLIP["cfg_sweep"] else [])
         + ([clip_recipe_table("csv")] if CLIP.get("recipe_study") else [])
     )
+
+
+# ---------------------------------------------------------------- the analysis and the report's inputs
+def analysis_job_inputs(wildcards):
+    """What the analysis of a fitted synthetic run reads: its fit, its evaluations at every scale
+    (and its seed variants'), its quality and per-class FID (App. G.4), the class index, the first analysis.samples.shards of its
+    generated shards (the sample images) with their manifests, and the real-data run's fit and
+    evaluations when it has a fit."""
+    run = run_of(wildcards)
+    if run.is_real or len(run.scales) < 2:
+        raise WorkflowError(f"analysis: '{wildcards.run}' is not a fitted synthetic run")
+    shards = shards_for(run.name, max(run.scales))[: CFG["analysis"]["samples"]["shards"]]
+    inputs = {
+        "fit": scaling_json(run.name),
+        "evals": fit_evals(wildcards),
+        "quality": quality_json(run.name),
+        "per_class_fid": per_class_fid_json(run.name),
+        "classes": classes_json(),
+        "shards": shards,
+        "manifests": manifests_of(shards),
+    }
+    real = RUNS.get(C.REAL)
+    if real is not None and len(real.scales) >= 2:
+        inputs["real_fit"] = scaling_json(C.REAL)
+        inputs["real_evals"] = [eval_json(n, s) for n in (real.name, *real.seed_runs) for s in real.scales]
+    return inputs
+
+
+def analysis_item(ext, caption, figure, category="4 Per-class analysis"):
+    """A report item of a run's analysis."""
+    return report(
+        analysis_json("{run}", ext),
+        caption=f"../report/{caption}",
+        category=category,
+        labels=lambda w: run_labels(w.run, figure),
+    )
+
+
+def report_all_evals():
+    """The evaluations of every report run at every scale (Tables A7, A8; -log L at D_I of runs
+    without a fit)."""
+    return [eval_json(n, s) for n, r in report_runs().items() for s in r.scales]
+
+
+def report_figure_runs():
+    """Each report run's model, guidance, prompt set and the files of it among the inputs."""
+    out = report_run_params()
+    for n, r in report_runs().items():
+        out[n]["evals"] = [eval_json(n, s) for s in r.scales]
+    return out

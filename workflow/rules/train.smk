@@ -11,7 +11,7 @@ rule train_classifier:
         model=checkpoint("{run}", "{scale}"),
         info=checkpoint("{run}", "{scale}", "train.json"),
     log:
-        LOGS + "/train/{run}/n{scale}.log",
+        f"{LOGS}/train/{{run}}/n{{scale}}.log",
     benchmark:
         benchmark("train_classifier", "{run}/n{scale}")
     threads: max(THREADS, TRAIN_GPUS)
