@@ -1,8 +1,10 @@
 """The semantic checks a schema cannot express: unknown models and prompt sets, guidance outside a
-model's range, unsorted scales, recipes that do not split over processes, fit ranges, the CLIP
-study, image sizes. Each returns messages that name the config key and the fix."""
+model's range, recipes that do not split over processes, fit ranges, the CLIP study, image sizes
+(scale lists, shard capacities and derived names: ``limits``). Each returns messages that name the
+config key and the fix."""
 from __future__ import annotations
 
+from .limits import limit_errors
 from .names import (
     PROMPT_SETS,
     REAL,
@@ -10,7 +12,6 @@ from .names import (
     TIMM_SUBSETS,
     TRAINABLE_FAMILIES,
     fmt_guidance,
-    run_name,
 )
 from .recipes import build
 from .runs import run_classifier
@@ -37,7 +38,7 @@ def _range_errors(key: str, bounds, what: str) -> list[str]:
     return []
 
 
-def _run_errors(cfg: dict, i: int, run: dict, names: set) -> list[str]:
+def _run_errors(cfg: dict, i: int, run: dict) -> list[str]:
     errs: list[str] = []
     key = f"runs[{i}]"
     models = cfg["models"]
@@ -69,11 +70,6 @@ def _run_errors(cfg: dict, i: int, run: dict, names: set) -> list[str]:
             if k in run:
                 errs.append(f"config key '{key}.{k}': the real-data run has no {k}; remove it")
     scales = run["scales"]
-    if list(scales) != sorted(scales):
-        errs.append(f"config key '{key}.scales': scales must be sorted ascending, got {scales}")
-    if len(set(scales)) != len(scales):
-        dup = sorted({s for s in scales if scales.count(s) > 1})
-        errs.append(f"config key '{key}.scales': duplicate scales {dup}")
     if model == REAL and source == "embedded_mnist" and "train_size" in cfg["data"]:
         n_train = cfg["data"]["train_size"]
         big = [s for s in scales if s > n_train]
@@ -82,12 +78,6 @@ def _run_errors(cfg: dict, i: int, run: dict, names: set) -> list[str]:
                         f"(data.train_size={n_train})")
     if "fit_range" in run:
         errs += _range_errors(f"{key}.fit_range", run["fit_range"], "fit")
-    if model != REAL and ("guidance" not in run or "prompt" not in run):
-        return errs
-    name = run_name(model, run.get("guidance"), run.get("prompt"), (run.get("classifier") or {}).get("tag"))
-    if name in names:
-        errs.append(f"config key '{key}': run {name!r} is listed twice in 'runs'")
-    names.add(name)
     return errs
 
 
@@ -173,14 +163,14 @@ def semantic_errors(cfg: dict) -> list[str]:
                         "IFSuperResolutionPipeline directory of stage II)")
         if m["family"] != "pixel_cascade" and m["sr_path"]:
             errs.append(f"config key 'models.{name}.sr_path': only for family pixel_cascade; remove it")
-    names: set = set()
     for i, run in enumerate(cfg["runs"]):
-        errs += _run_errors(cfg, i, run, names)
+        errs += _run_errors(cfg, i, run)
     if cfg["fit"]["range"] is not None:
         errs += _range_errors("fit.range", cfg["fit"]["range"], "fit")
     errs += _grid_errors(cfg)
     errs += _probe_errors(cfg)
     errs += _clip_errors(cfg)
+    errs += limit_errors(cfg)
     data = cfg["data"]
     if source == "embedded_mnist":
         missing = [k for k in ("train_size", "val_size") if k not in data]

@@ -1,13 +1,17 @@
-"""Reading configuration files: YAML without repeated keys, the JSON schema (draft 2020-12) with
-its defaults filled in, one message per bad key."""
+"""Reading configuration files: YAML without repeated keys (a syntax error named by file, line and
+column), no NaN or infinity anywhere, the JSON schema (draft 2020-12) with its defaults filled in,
+one message in words per bad key, and the file and line that set a key."""
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
+from .messages import config_key as _key
+from .messages import schema_message
 from .names import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
@@ -30,6 +34,26 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+_YAML_HINTS = {
+    "'\\t'": "indent with spaces, not tabs",
+    "mapping values are not allowed here": "a value holding ': ' must be quoted, or a key is indented wrongly",
+    "but got '<stream end>'": "a bracket or brace is not closed",
+    "found unexpected end of stream": "a quote is not closed",
+}
+
+
+def _yaml_message(path: Path, e: yaml.YAMLError) -> str:
+    """``<file>, line L, column C: not valid YAML: <problem>`` (PyYAML's marks count from 0)."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+    problem = getattr(e, "problem", None) or str(e)
+    ctx, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if ctx and cmark is not None and cmark is not mark:
+        problem += f" ({ctx} opened on line {cmark.line + 1})"
+    hint = next((h for k, h in _YAML_HINTS.items() if k in problem), None)
+    return f"{where}: not valid YAML: {problem}" + (f"; {hint}" if hint else "")
+
+
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     try:
@@ -38,9 +62,9 @@ def load_yaml(path: str | Path) -> dict:
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        raise ConfigError(_yaml_message(path, e)) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
+        raise ConfigError(f"{path}: top level must be a mapping of config keys (got {type(data).__name__})")
     return data
 
 
@@ -48,18 +72,77 @@ def load_schema() -> dict:
     return load_yaml(SCHEMA_PATH)
 
 
-def _key(path: Iterable[Any]) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "<top level>"
-
-
 def check_config_files(paths: Iterable[str | Path]) -> None:
     """Re-read the config files Snakemake loaded, refusing what its YAML reader lets through
     (a repeated key silently wins there)."""
     for p in paths:
         load_yaml(p)
+
+
+# --------------------------------------------------------------------------- where a key is set
+
+
+def key_lines(path: str | Path) -> dict[str, int]:
+    """config key (``runs[0].scales``) -> the line (from 1) of a YAML file that sets it."""
+    try:
+        root = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return {}
+    out: dict[str, int] = {}
+
+    def walk(node, parts):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                sub = [*parts, k.value]
+                out[_key(sub)] = k.start_mark.line + 1
+                walk(v, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                out[_key([*parts, i])] = v.start_mark.line + 1
+                walk(v, [*parts, i])
+
+    walk(root, [])
+    return out
+
+
+def locate(key: str, files: Iterable[str | Path]) -> str | None:
+    """'<file>, line N' of the last config file that sets ``key`` (or the nearest enclosing key)."""
+    for f in reversed(list(files)):
+        lines = key_lines(f)
+        k = key
+        while k:
+            if k in lines:
+                return f"{f}, line {lines[k]}"
+            cut = max(k.rfind("."), k.rfind("["))
+            k = k[:cut] if cut > 0 else ""
+    return None
+
+
+# --------------------------------------------------------------------------- values schemas cannot refuse
+
+
+def nonfinite_errors(cfg: Any, path: tuple = ()) -> list[str]:
+    """NaN and infinity anywhere in a configuration (YAML's .nan / .inf, or --config x=nan): no
+    key takes one, and a NaN passes every minimum and maximum of the schema."""
+    if isinstance(cfg, float) and not math.isfinite(cfg):
+        word = ".nan (not a number)" if math.isnan(cfg) else f"{'-' if cfg < 0 else ''}.inf (infinity)"
+        return [f"config key '{_key(path)}': {word} is not allowed anywhere in a configuration; give a finite number"]
+    if isinstance(cfg, dict):
+        return [m for k, v in cfg.items() for m in nonfinite_errors(v, (*path, k))]
+    if isinstance(cfg, list):
+        return [m for i, v in enumerate(cfg) for m in nonfinite_errors(v, (*path, i))]
+    return []
+
+
+def coerce_cli_booleans(cfg: dict) -> None:
+    """``--config allow_missing_paths=true`` reaches the config as the string 'true' (Snakemake reads
+    only True / False as booleans there): take 'true' and 'false' in any case."""
+    v = cfg.get("allow_missing_paths")
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        cfg["allow_missing_paths"] = v.strip().lower() == "true"
+
+
+# --------------------------------------------------------------------------- the schema
 
 
 def _defaults_filling_validator():
@@ -90,14 +173,15 @@ def _defaults_filling_validator():
     return validators.extend(Draft202012Validator, {"properties": properties}, type_checker=types)
 
 
-def _schema_message(e) -> str:
-    key = _key(e.absolute_path)
-    return f"config key '{key}': {e.message}"
-
-
 def schema_errors(cfg: dict) -> list[str]:
-    """Schema errors, one message per key; fills the schema's defaults into ``cfg`` in place."""
-    v = _defaults_filling_validator()(load_schema())
-    return [_schema_message(e) for e in sorted(v.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))]
-
-
+    """NaN / infinity and schema errors, one message per key in words; fills the schema's defaults
+    into ``cfg`` in place."""
+    coerce_cli_booleans(cfg)
+    bad = nonfinite_errors(cfg)
+    schema = load_schema()
+    v = _defaults_filling_validator()(schema)
+    errs = sorted(v.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
+    msgs = [m for e in errs for m in schema_message(e, schema)]
+    # a key already named as NaN / infinite is not named again for the bounds it then fails
+    named = {m.split("'")[1] for m in bad}
+    return bad + [m for m in msgs if not (m.startswith("config key '") and m.split("'")[1] in named)]

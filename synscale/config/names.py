@@ -30,6 +30,11 @@ NAME_RE = re.compile(
     r"(?:-(?P<tag>[a-z][a-z0-9]*))?$")
 # a run: real data or a generator config, with an optional '-<tag>' naming its own classifier
 WILDCARD_RE = r"(?:real|[a-z][a-z0-9]*_cfg[0-9]+(?:\.[0-9]+)?_[a-z][a-z0-9_]*)(?:-[a-z][a-z0-9]*)?"
+# shards, caption chunks and CLIP blocks are named with five digits (shard-00000 .. shard-99999): a run,
+# a caption dataset or a captioning pass holds at most this many
+MAX_INDEX = 100_000
+# the largest data scale a configuration may name (ten billion images: above any public image set)
+MAX_SCALE = 10_000_000_000
 # out-of-distribution class subsets timm ships (label indices into ImageNet-1k)
 TIMM_SUBSETS = {"timm:imagenet_a": "imagenet_a_indices.txt", "timm:imagenet_r": "imagenet_r_indices.txt"}
 
@@ -40,6 +45,13 @@ class ConfigError(ValueError):
 
 def fmt_guidance(guidance: float) -> str:
     return f"{float(guidance):g}"
+
+
+def exact_guidance(guidance: float) -> bool:
+    """Whether a run name writes ``guidance`` exactly (a plain decimal of at most 6 significant
+    digits): the name is parsed back into the guidance the twins of a CLIP run are sampled at."""
+    text = fmt_guidance(guidance)
+    return re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", text) is not None and float(text) == float(guidance)
 
 
 def run_name(model: str, guidance: float | None = None, prompt: str | None = None, tag: str | None = None) -> str:

@@ -1,7 +1,11 @@
-"""The local weights and data a configuration names (its external paths), and which are missing."""
+"""The local weights and data a configuration names (its external paths), which are missing and the
+command that previews the jobs without them; the results root as a run prints it."""
 from __future__ import annotations
 
 import os
+import shlex
+from pathlib import Path
+from typing import Iterable
 
 from .names import TIMM_SUBSETS
 from .runs import clip_datasets_used, clip_twin_runs, grid_runs, runs
@@ -63,3 +67,30 @@ def missing_paths(cfg: dict) -> dict[str, list[str]]:
             out.setdefault(key, []).append(path)
     return out
 
+
+
+def results_root(cfg: dict) -> str:
+    """The results root as an absolute path, '..' and links resolved (relative roots are taken from
+    the working directory): what every run and dry run prints first."""
+    return str(Path(cfg["results"]).resolve())
+
+
+def preview_command(configfiles: Iterable[str | Path], snakefile: str | Path, cwd: str | Path | None = None) -> str:
+    """The dry run that previews a configuration whose local paths are missing, as a command that
+    works when pasted: the same config files, and the Snakefile and working directory where the
+    working directory is not the project's root."""
+    cwd = Path(cwd or os.getcwd()).resolve()
+    snakefile = Path(snakefile).resolve()
+    at_root = snakefile.parent == cwd and snakefile.name == "Snakefile"
+
+    def shown(p: str | Path) -> str:
+        p = (cwd / p).resolve()
+        return str(p.relative_to(cwd)) if at_root and p.is_relative_to(cwd) else str(p)
+
+    cmd = ["snakemake", "-n"]
+    if not at_root:
+        cmd += ["--snakefile", str(snakefile), "--directory", str(cwd)]
+    files = [shown(f) for f in configfiles]
+    if files:
+        cmd += ["--configfile", *files]
+    return shlex.join([*cmd, "--config", "allow_missing_paths=true"])

@@ -36,22 +36,32 @@ def _sorted(obj: Any) -> Any:
 # --------------------------------------------------------------------------- derived values
 
 
-def runs(cfg: dict) -> dict[str, Run]:
-    out = {}
-    for r in cfg["runs"]:
+def named_runs(cfg: dict) -> list[tuple[str, Run]]:
+    """(the config key a run's name derives from, the run) for every run and seed variant, in
+    order: ``runs[i]`` (``runs[i].classifier.tag`` for a tagged run), ``runs[i].seeds[j]``. Two with
+    one name would share every file; validation refuses that, naming both keys."""
+    out = []
+    for i, r in enumerate(cfg["runs"]):
         rc = r.get("classifier")
         name = run_name(r["model"], r.get("guidance"), r.get("prompt"), rc["tag"] if rc else None)
         fr = r.get("fit_range") or cfg["fit"]["range"]
-        variants = {}
-        for s in list(r.get("seeds") or [0])[1:]:
+        variants = []
+        for j, s in list(enumerate(r.get("seeds") or [0]))[1:]:
             tag = f"{rc['tag']}seed{s}" if rc else f"seed{s}"
             vname = run_name(r["model"], r.get("guidance"), r.get("prompt"), tag)
-            variants[vname] = Run(vname, r["model"], r.get("guidance"), r.get("prompt"), tuple(r["scales"]),
-                                  tuple(fr) if fr else None, {**(rc or {}), "tag": tag}, False, seed_of=name)
-        out[name] = Run(name, r["model"], r.get("guidance"), r.get("prompt"), tuple(r["scales"]),
-                        tuple(fr) if fr else None, rc, r.get("default_target", True), seed_runs=tuple(variants))
-        out.update(variants)
+            variants.append((f"runs[{i}].seeds[{j}]",
+                             Run(vname, r["model"], r.get("guidance"), r.get("prompt"), tuple(r["scales"]),
+                                 tuple(fr) if fr else None, {**(rc or {}), "tag": tag}, False, seed_of=name)))
+        out.append((f"runs[{i}].classifier.tag" if rc else f"runs[{i}]",
+                    Run(name, r["model"], r.get("guidance"), r.get("prompt"), tuple(r["scales"]),
+                        tuple(fr) if fr else None, rc, r.get("default_target", True),
+                        seed_runs=tuple(v.name for _, v in variants))))
+        out += variants
     return out
+
+
+def runs(cfg: dict) -> dict[str, Run]:
+    return {r.name: r for _, r in named_runs(cfg)}
 
 
 def grid_runs(cfg: dict) -> dict[str, Run]:

@@ -1,6 +1,8 @@
 import copy
+import math
 
 import pytest
+import yaml
 
 from synscale import config as C
 from synscale.provenance import config_hash
@@ -66,82 +68,7 @@ def test_pick_returns_only_the_named_keys(embedded_cfg):
     assert embedded_cfg["models"]["sd"]["steps"] == 10  # a copy
 
 
-BAD_CASES = [
-    ("unknown model", lambda c: c["runs"].append({"model": "dalle", "guidance": 2, "prompt": "incap", "scales": [250]}),
-     r"runs\[\d+\]\.model.*unknown model 'dalle'"),
-    ("unknown prompt", lambda c: c["runs"][0].update(prompt="poetry"),
-     r"runs\[0\]\.prompt.*unknown prompt set 'poetry'"),
-    ("prompt unsupported by data", lambda c: c["runs"][0].update(prompt="word2sen"),
-     r"runs\[0\]\.prompt.*'word2sen' is not available for data.source='embedded_mnist'"),
-    ("guidance out of range", lambda c: c["runs"][0].update(guidance=12),
-     r"runs\[0\]\.guidance.*guidance 12 is outside the range \[1, 10\]"),
-    ("unsorted scales", lambda c: c["runs"][0].update(scales=[500, 250]), r"runs\[0\]\.scales.*sorted"),
-    ("duplicate scales", lambda c: c["runs"][0].update(scales=[250, 250, 500]),
-     r"runs\[0\]\.scales.*duplicate scales \[250\]"),
-    ("zero shard size", lambda c: c["generation"].update(shard_size=0), r"generation\.shard_size"),
-    ("negative shard size", lambda c: c["generation"].update(shard_size=-5), r"generation\.shard_size"),
-    ("unknown top-level key", lambda c: c.update(sclaes=[1]), r"sclaes"),
-    ("missing section", lambda c: c.pop("classifier"), r"'classifier' is a required property"),
-    ("bad data source", lambda c: c["data"].update(source="imagenet"), r"data\.source"),
-    ("scale not an integer", lambda c: c["runs"][0].update(scales=[250, "1k"]),
-     r"runs\.0\.scales\.1|runs\[0\]\.scales\[1\]"),
-    ("real beyond train split", lambda c: c["runs"][1].update(scales=[250, 8000]), r"exceed the train split"),
-    ("duplicate run", lambda c: c["runs"].append(dict(c["runs"][0])), r"listed twice"),
-    ("missing guidance", lambda c: c["runs"][0].pop("guidance"), r"runs\[0\]\.guidance.*required"),
-    ("old key cfg", lambda c: c["runs"][0].update(cfg=2), r"runs\[0\].*'cfg' was unexpected"),
-    ("real run with guidance", lambda c: c["runs"][1].update(guidance=2), r"runs\[1\]\.guidance.*real-data run"),
-    ("inverted fit range", lambda c: c["fit"].update(range=[8000, 250]), r"fit\.range"),
-    ("bad guidance_range", lambda c: c["models"]["sd"].update(guidance_range=[1]), r"models\.sd\.guidance_range"),
-    ("reversed guidance_range", lambda c: c["models"]["sd"].update(guidance_range=[10, 1]),
-     r"models\.sd\.guidance_range.*reversed; write it as \[1, 10\]"),
-    ("train section of another family", lambda c: c["models"]["sd"].update(family="masked_token"),
-     r"models\.sd\.train': 'vq_steps' is a required property"),
-    ("unknown family", lambda c: c["models"]["sd"].update(family="gan"), r"models\.sd\.family"),
-    ("sr_path outside the cascade", lambda c: c["models"]["sd"].update(sr_path="/x"),
-     r"models\.sd\.sr_path.*only for family pixel_cascade"),
-    ("unknown option", lambda c: c["classifier"].update(droput=0.1), r"classifier.*'droput' was unexpected"),
-    ("augment as a boolean", lambda c: c["classifier"].update(augment=True), r"classifier\.augment"),
-    ("RandAugment not in timm's syntax", lambda c: c["classifier"]["augment"].update(randaugment="ra2"),
-     r"classifier\.augment"),
-    ("global batch not divisible by the processes", lambda c: c["classifier"].update(gpus=3),
-     r"classifier\.batch_size=128 must be divisible by the 3 processes"),
-    ("run classifier without a tag", lambda c: c["runs"][0].update(classifier={"arch": "vit_tiny_patch16_224"}),
-     r"runs\[0\]\.classifier.*'tag' is a required property"),
-    ("run classifier arch not in timm", lambda c: c["runs"][0].update(classifier={"tag": "l", "arch": "vit_lrg"}),
-     r"config key 'runs\[0\]\.classifier\.arch': timm has no model 'vit_lrg'"),
-    ("empty results root", lambda c: c.update(results=""), r"config key 'results'"),
-    ("train_size for webdataset", lambda c: c["data"].update(source="webdataset", train_shards="t-{0..1}.tar",
-                                                              val_shards="v-{0..1}.tar", class_index="c.json"),
-     r"data\.train_size.*only for data.source 'embedded_mnist'"),
-    ("embedded without split sizes", lambda c: c["data"].pop("val_size"), r"data\.val_size.*required"),
-    ("seed not an integer", lambda c: c.update(seed=1.0), r"config key 'seed': 1\.0 is not of type 'integer'"),
-    ("scale 250.0", lambda c: c["runs"][0].update(scales=[250.0, 500]),
-     r"runs\[0\]\.scales\[0\].*not of type 'integer'"),
-    ("boolean as a number", lambda c: c["classifier"].update(lr=True), r"classifier\.lr.*not of type 'number'"),
-    ("fewer fit points than min_points", lambda c: c["fit"].update(range=[250, 500], min_points=3),
-     r"config key 'fit\.range'.*2 of its scales.*fit\.min_points is 3"),
-    ("run fit range too narrow", lambda c: c["runs"][1].update(fit_range=[250, 499]),
-     r"config key 'runs\[1\]\.fit_range'.*1 of its scales"),
-    ("input size the classifier does not take", lambda c: c["classifier"].update(input_size=28),
-     r"'classifier\.input_size' and 'classifier\.kwargs'.*28x28.*Input height \(28\)"),
-    ("typo in classifier kwargs", lambda c: c["classifier"]["kwargs"].update(emb_dim=64),
-     r"config key 'classifier\.kwargs'.*unexpected keyword argument 'emb_dim'"),
-    ("classifier arch not in timm", lambda c: c["classifier"].update(arch="vit_tinny"),
-     r"config key 'classifier\.arch': timm has no model 'vit_tinny'"),
-    ("reference arch not in timm", lambda c: c["reference_classifier"].update(arch="resnet10tt"),
-     r"config key 'reference_classifier\.arch': timm has no model 'resnet10tt'"),
-    ("image size the tiny T2I cannot down-sample", lambda c: c["data"].update(image_size=18),
-     r"config key 'data\.image_size': 18 px does not fit models\.sd\.train\.arch.*multiple of 4"),
-    ("ood on embedded data", lambda c: c["data"].update(ood={"x": {"shards": "x-{0..1}.tar"}}), r"data\.ood.*only for"),
-    ("model named real", lambda c: c["models"].update(real=dict(c["models"]["sd"])), r"models"),
-    ("no weights nor training", lambda c: c["models"]["sd"].pop("train"), r"models\.sd.*'path'.*'train'"),
-]
-
-
-@pytest.mark.parametrize("name,mutate,pattern", BAD_CASES, ids=[b[0] for b in BAD_CASES])
-def test_bad_config(embedded_cfg, name, mutate, pattern):
-    msg = _bad(embedded_cfg, mutate)
-    assert __import__("re").search(pattern, msg), msg
+# Bad configurations and their messages: the corpus tests/unit/bad_configs/ (test_bad_configs.py).
 
 
 def test_webdataset_requires_paths(embedded_cfg):
@@ -203,3 +130,136 @@ def test_repeated_yaml_key_is_refused(tmp_path, root):
     bad.write_text(text + "\nseed: 3\n")
     with pytest.raises(C.ConfigError, match=r"key 'seed' appears twice.*keep one"):
         C.load_yaml(bad)
+
+
+# --------------------------------------------------------------------------- numbers and names
+
+
+def test_nan_and_infinity_are_refused_anywhere():
+    cfg = {"seed": 0, "a": {"b": [1.0, float("nan")], "c": {"d": float("-inf")}}, "e": "nan"}
+    assert C.nonfinite_errors(cfg) == [
+        "config key 'a.b[1]': .nan (not a number) is not allowed anywhere in a configuration; give a finite number",
+        "config key 'a.c.d': -.inf (infinity) is not allowed anywhere in a configuration; give a finite number"]
+
+
+def test_nan_from_the_command_line_is_refused(embedded_cfg):
+    # snakemake --config seed=nan reaches the config as float('nan')
+    msg = _bad(embedded_cfg, lambda c: c.update(seed=math.nan))
+    assert "config key 'seed': .nan" in msg
+
+
+def test_one_rule_for_every_scale_list():
+    assert C.scale_list_errors("k", [1, 2, 3]) == []
+    assert C.scale_list_errors("clip.study.scales", [3, 1, 1]) == [
+        "config key 'clip.study.scales': scales must be sorted ascending, got [3, 1, 1]; write [1, 3]",
+        "config key 'clip.study.scales': duplicate scales [1]; list each scale once"]
+
+
+def test_guidance_a_run_name_writes_exactly():
+    from synscale.config.names import exact_guidance
+
+    assert all(exact_guidance(g) for g in (0, 0.3, 1.25, 2, 7.5, 123456))
+    assert not any(exact_guidance(g) for g in (1e-5, 2.0000001, 1234567))
+
+
+def test_every_run_name_names_its_source(tiny_cfg):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg["runs"][0]["seeds"] = [0, 2]
+    cfg["runs"].append({"model": "sd", "guidance": 2, "prompt": "incap", "scales": [100],
+                        "classifier": {"tag": "w", "arch": "vit_tiny_patch16_224"}})
+    named = [(key, r.name) for key, r in C.named_runs(C.validate(cfg))]
+    assert named == [("runs[0]", "sd_cfg2_incap"), ("runs[0].seeds[1]", "sd_cfg2_incap-seed2"), ("runs[1]", "real"),
+                     ("runs[2].classifier.tag", "sd_cfg2_incap-w")]
+    assert list(C.runs(C.validate(cfg))) == [n for _, n in named]
+
+
+def test_the_shard_names_bound_a_scale(tiny_cfg):
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg["runs"][0]["scales"] = [100, 200, 100 * C.MAX_INDEX]  # shards 00000 .. 99999: fits
+    C.validate(cfg)
+    cfg["runs"][0]["scales"][-1] += 1
+    with pytest.raises(C.ConfigError, match=r"runs\[0\]\.scales': scale 10000001 needs 100001 shards"):
+        C.validate(cfg)
+
+
+# --------------------------------------------------------------------------- messages: files, lines, words
+
+
+def test_a_message_names_the_file_and_line_that_set_its_key(tmp_path, root):
+    text = (root / "tests" / "configs" / "tiny.yaml").read_text()
+    bad = tmp_path / "mine.yaml"
+    bad.write_text(text.replace("  lr: 0.002\n  mixup: 0.2", "  lr: .nan\n  mixup: 0.2"))
+    line = bad.read_text().splitlines().index("  lr: .nan") + 1
+    with pytest.raises(C.ConfigError) as e:
+        C.validate(C.load_yaml(bad), files=[bad])
+    assert f"config key 'classifier.lr': .nan (not a number) is not allowed anywhere in a configuration; give a " \
+           f"finite number (set in {bad}, line {line})" in str(e.value)
+    # a top-level key given by --config is not looked up in the files
+    with pytest.raises(C.ConfigError) as e:
+        C.validate({**C.load_yaml(bad), "classifier": {}}, files=[bad], cli_keys=["classifier"])
+    assert "set in" not in str(e.value)
+
+
+def test_the_later_config_file_is_the_one_named(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("seed: 0\nfit:\n  range: [1, 2]\n")
+    b.write_text("# override\nfit:\n  min_points: 3\n  range: [5, 1]\n")
+    assert C.locate("fit.range", [a, b]) == f"{b}, line 4"
+    assert C.locate("fit.range[1]", [a, b]) == f"{b}, line 4"
+    assert C.locate("seed", [a, b]) == f"{a}, line 1"
+    assert C.locate("runs[0]", [a, b]) is None
+
+
+def test_python_m_synscale_config_checks_files(tmp_path, root, capsys):
+    from synscale.config.__main__ import main
+
+    assert main([str(root / "tests" / "configs" / "tiny.yaml")]) == 0
+    assert "valid: " in capsys.readouterr().out
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("seed: 0\nruns: [{model: real\n")
+    assert main([str(bad)]) == 1
+    assert f"{bad}, line 3, column 1: not valid YAML" in capsys.readouterr().err
+    # later files override earlier ones, as --configfile does
+    over = tmp_path / "over.yaml"
+    over.write_text("classifier:\n  lr: .inf\n")
+    assert main([str(root / "tests" / "configs" / "tiny.yaml"), str(over)]) == 1
+    assert "config key 'classifier.lr': .inf (infinity)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- allow_missing_paths, results root
+
+
+@pytest.mark.parametrize("value,expected", [(True, True), ("true", True), ("True", True), ("TRUE", True),
+                                            ("false", False), (False, False)])
+def test_allow_missing_paths_takes_true_as_typed(tiny_cfg, value, expected):
+    # snakemake --config allow_missing_paths=true passes the string 'true'
+    assert C.validate({**tiny_cfg, "allow_missing_paths": value})["allow_missing_paths"] is expected
+
+
+def test_the_preview_command_works_when_pasted(tmp_path, root):
+    snakefile = root / "Snakefile"
+    assert C.preview_command([root / "config" / "paper.yaml"], snakefile, cwd=root) == \
+        "snakemake -n --configfile config/paper.yaml --config allow_missing_paths=true"
+    odd = tmp_path / "my configs" / "it's.yaml"
+    cmd = C.preview_command([odd], snakefile, cwd=tmp_path)
+    assert cmd == (f"snakemake -n --snakefile {snakefile} --directory {tmp_path} --configfile "
+                   f"'{tmp_path}/my configs/it'\"'\"'s.yaml' --config allow_missing_paths=true")
+    import shlex
+
+    assert shlex.split(cmd)[-4:] == ["--configfile", str(odd), "--config", "allow_missing_paths=true"]
+
+
+def test_results_root_is_resolved(tmp_path, monkeypatch):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a" / "b")
+    assert C.results_root({"results": "../../somewhere"}) == str(tmp_path.resolve() / "somewhere")
+    assert C.results_root({"results": "/abs/res"}) == "/abs/res"
+
+
+def test_schema_scales_share_one_definition(root):
+    schema = yaml.safe_load((root / "config" / "schema.yaml").read_text())
+    assert schema["$defs"]["scale"]["maximum"] == C.MAX_SCALE
+    props, clip = schema["properties"], schema["properties"]["clip"]["properties"]
+    for sub in (props["runs"]["items"]["properties"]["scales"], clip["study"]["properties"]["scales"],
+                clip["recipe_study"]["properties"]["scales"]):
+        assert sub["$ref"] == "#/$defs/scales"

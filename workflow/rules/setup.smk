@@ -15,11 +15,13 @@ from synscale.steps import keys
 
 try:
     C.check_config_files(workflow.configfiles)
-    CFG = C.validate(config)
+    CFG = C.validate(config, files=workflow.configfiles, cli_keys=workflow.config_settings.config)
 except C.ConfigError as e:
     raise WorkflowError(str(e)) from None
 if Path(CFG["results"]).exists() and not Path(CFG["results"]).is_dir():
     raise WorkflowError(f"config key 'results' = {CFG['results']!r}: a file of that name exists; name a directory")
+if workflow.is_main_process:  # once per run and dry run (not again in each cluster job)
+    print(f"synscale: results root {C.results_root(CFG)} (config key 'results')", file=sys.stderr)
 
 RES = CFG["results"]
 LOGS = f"{RES}/logs"  # every job's log, under its results root (configurations never share logs)
@@ -83,7 +85,9 @@ if MISSING:
             "local weights or data missing (synscale never downloads them at run time); point these "
             "keys at the local copies:\n  - "
             + "\n  - ".join(_lines)
-            + "\n(to preview the jobs without them: snakemake -n --config allow_missing_paths=true)"
+            + "\n(to preview the jobs without them: "
+            + C.preview_command(workflow.configfiles, workflow.main_snakefile)
+            + ")"
         )
     for _line in _lines:
         print(f"WARNING: {_line}", file=sys.stderr)
