@@ -24,7 +24,8 @@ JOB = """
 import json, sys
 from synscale.steps.train import train_at_scale
 a = json.load(open(sys.argv[1]))
-train_at_scale(a["cfg"], "real", a["scale"], a["shards"], a["classes"], a["ckpt"], a["json"], threads=1)
+train_at_scale(a["cfg"], "real", a["scale"], a["shards"], a["classes"], a["ckpt"], a["json"], threads=1,
+               index=a["index"])
 """
 
 
@@ -60,9 +61,13 @@ def main() -> None:
         tmp = Path(tmp)
         shards = write_shards(tmp / "shards", images(a.big, 16, 1), 500)
         (tmp / "classes.json").write_text(json.dumps({"names": [str(i) for i in range(10)]}))
+        from synscale.data.index import index_shards  # what rule index_real_data writes
+
+        (tmp / "index.json").write_text(json.dumps(index_shards(shards, 10)))
         peaks = {}
         for scale in (a.small, a.big):
             spec = {"cfg": cfg, "scale": scale, "shards": shards, "classes": str(tmp / "classes.json"),
+                    "index": str(tmp / "index.json"),
                     "ckpt": str(tmp / f"m{scale}.pt"), "json": str(tmp / f"m{scale}.json")}
             (tmp / "a.json").write_text(json.dumps(spec))
             peaks[scale] = peak_rss([sys.executable, "-c", JOB, str(tmp / "a.json")])

@@ -177,7 +177,7 @@ def measure_per_class_fid(cfg: dict, run: str, scale: int, largest_scale: int, s
     per_class = int(scale) // n_classes
     if per_class < least:
         raise ValueError(
-            f"per-class FID of {run}: {scale} synthetic training images (the run trains on at most {largest_scale}) "
+            f"per-class FID of {run}: {scale} synthetic training images (at most the run's largest scale) "
             f"give {per_class} per class for {n_classes} classes, fewer than {PER_CLASS_FID_KEY}.min_images_per_class "
             f"= {least}; raise {PER_CLASS_FID_KEY}.scale (null: fit.reference_scale) and the run's largest scale, or "
             "lower the minimum")
@@ -198,7 +198,8 @@ def measure_per_class_fid(cfg: dict, run: str, scale: int, largest_scale: int, s
                             f"{PER_CLASS_FID_KEY}.min_images_per_class", device)
     out = {"run": run, **res, "images_per_class": per_class,
            "synthetic": {"source": "the run's generated training images: the first images_per_class of each class",
-                         "scale": int(scale), "run_largest_scale": int(largest_scale),
+                         "scale": int(scale),
+                         "run_largest_scale": int(largest_scale) if largest_scale is not None else None,
                          "shards": [Path(p).name for p in shards], "images_read": int(len(labels))},
            "real": {"source": "every real training image of each class (rule train_features)",
                     "features": Path(train_pt).name, "shards": list(real.get("shards", [])),
@@ -219,7 +220,7 @@ def train_features(job) -> dict:
 
 
 def per_class_fid(job) -> dict:
-    return measure_per_class_fid(job.config, job.params["run"], job.params["scale"], job.params["largest_scale"],
+    return measure_per_class_fid(job.config, job.params["run"], job.params["scale"], job.params.get("largest_scale"),
                                  job.input["shards"], job.input["reference"], job.input["classes"],
                                  job.input["train_features"], job.output["out"], job.input["manifests"],
                                  job.input.get("reference_metrics"))

@@ -22,7 +22,8 @@ from synscale.logs import setup
 from synscale.steps.train import train_at_scale
 setup(None)
 a = json.load(open(sys.argv[1]))
-train_at_scale(a["cfg"], "real", a["scale"], a["shards"], a["classes"], a["ckpt"], a["json"], threads=1)
+train_at_scale(a["cfg"], "real", a["scale"], a["shards"], a["classes"], a["ckpt"], a["json"], threads=1,
+               index=a["index"])
 """
 
 
@@ -39,6 +40,9 @@ def data(tmp_path_factory):
             samples.append(Sample(f"k{s}{i:04d}", img, c))
         write_shard(d / f"train-{s:05d}.tar", samples)
     (d / "classes.json").write_text(json.dumps({"names": ["a", "b", "c", "d"]}))
+    from synscale.data.index import index_shards  # the real data's index, as rule index_real_data writes it
+
+    (d / "index.json").write_text(json.dumps(index_shards([str(d / f"train-{s:05d}.tar") for s in range(2)], 4)))
     return d
 
 
@@ -52,7 +56,8 @@ def _job(tmp_path, data, tiny_cfg, tag):
     out = tmp_path / tag
     out.mkdir()
     spec = {"cfg": cfg, "scale": 100, "shards": [str(data / f"train-{s:05d}.tar") for s in range(2)],
-            "classes": str(data / "classes.json"), "ckpt": str(out / "model.pt"), "json": str(out / "train.json")}
+            "classes": str(data / "classes.json"), "index": str(data / "index.json"),
+            "ckpt": str(out / "model.pt"), "json": str(out / "train.json")}
     (out / "args.json").write_text(json.dumps(spec))
     return [sys.executable, "-c", JOB, str(out / "args.json")], out
 

@@ -98,6 +98,5 @@ rule per_class_fid:
         config=job_config((*keys.VAL_FEATURES, "quality.per_class_fid")),
         run="{run}",
         scale=lambda w: per_class_fid_scale(w.run),
-        largest_scale=lambda w: trained_scale(w.run),
     script:
         "../scripts/per_class_fid.py"
