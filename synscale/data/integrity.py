@@ -10,8 +10,9 @@ them; the embedded data's ``data.json`` covers every real-data shard (``files``)
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from synscale.io import read_json, sha256_file
 
@@ -22,9 +23,24 @@ class IntegrityError(ValueError):
     """A file does not match its manifest, or its manifest is missing."""
 
 
-def repair_hint(configfile: str | None = None) -> str:
-    extra = f" --configfile {configfile}" if configfile else " (with the --configfile you ran snakemake with)"
-    return f"repair it (and only it) with: {REPAIR}{extra}"
+def repair_hint(configfile: str | Sequence[str] | None = None, directory: str | None = None, them: bool = False) -> str:
+    """The repair command for the workspace: ``configfile`` the --configfile snakemake ran with
+    (None: not known here; () or []: the embedded default), ``directory`` its --directory."""
+    if configfile is None:
+        extra = " (with the --configfile you ran snakemake with)"
+    else:
+        files = [configfile] if isinstance(configfile, (str, os.PathLike)) else list(configfile)
+        extra = "".join(f" --configfile {shlex.quote(str(f))}" for f in files)
+    if directory:
+        extra = f" --directory {shlex.quote(str(directory))}" + extra
+    return f"repair {'them' if them else 'it'} (and only {'them' if them else 'it'}) with: {REPAIR}{extra}"
+
+
+def before_run(problems: Sequence[str], configfiles: Sequence[str], directory: str | None = None) -> str:
+    """The error that stops a run whose jobs would read damaged inputs (``damaged_inputs``)."""
+    return (f"{len(problems)} file(s) that jobs of this run would read do not match their manifests; no job "
+            "was started and no output was removed:\n  - " + "\n  - ".join(problems)
+            + f"\n{repair_hint(configfiles, directory, them=len(problems) > 1)}")
 
 
 def record(path: str | os.PathLike, count: int | None = None) -> dict:
@@ -78,3 +94,58 @@ def check(paths: Iterable[str | os.PathLike], manifests: Iterable[str | os.PathL
         why = problem(p, rec)
         if why:
             raise IntegrityError(f"{p}: {why}; {repair_hint()}")
+
+
+def damaged_inputs(jobs: Iterable[tuple[Iterable[str], Iterable[str]]], made: Iterable[str] = ()) -> list[str]:
+    """'path: what is wrong' for each input of ``jobs`` (each given as its input files and the
+    manifests among them) that its manifest covers and that does not match it; inputs and
+    manifests in ``made`` (outputs of jobs of the same run) are left out, as they will be rewritten.
+
+    Run before any job starts (Snakemake removes a job's old outputs when it starts the job, so a
+    job that found a damaged input itself would already have removed them). Cheap on a large
+    workspace: a file is hashed only when its size matches the record and it was written after
+    its manifest (an edit in place); one written before its manifest, at the recorded size, is
+    taken as written. Checking every byte of the workspace is ``python -m synscale.verify``."""
+    made = {os.path.normpath(str(p)) for p in made}
+    records: dict[str, dict[str, dict] | str] = {}
+    seen: set[str] = set()
+    out: list[str] = []
+    for inputs, manifests in jobs:
+        covered: dict[str, tuple[dict, str]] = {}
+        for m in manifests:
+            m = os.path.normpath(str(m))
+            if m in made:
+                continue
+            if m not in records:
+                try:
+                    records[m] = {os.path.normpath(k): v for k, v in records_of(m).items()}
+                except (IntegrityError, ValueError, OSError) as e:
+                    records[m] = str(e).split("; repair")[0]
+            if isinstance(records[m], str):
+                if m not in seen:
+                    seen.add(m)
+                    out.append(records[m] if records[m].startswith(m) else f"{m}: {records[m]}")
+                continue
+            covered.update({p: (rec, m) for p, rec in records[m].items()})
+        for p in map(lambda x: os.path.normpath(str(x)), inputs):
+            if p in made or p in seen or p not in covered:
+                continue
+            seen.add(p)
+            why = _changed(p, *covered[p])
+            if why:
+                out.append(f"{p}: {why}")
+    return out
+
+
+def _changed(path: str, rec: dict, manifest: str) -> str | None:
+    """What is wrong with ``path`` against ``rec`` of ``manifest``: its size always, its sha256 when
+    it was modified after the manifest was written."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    if "bytes" in rec and st.st_size != rec["bytes"]:
+        return f"{st.st_size:,} bytes where its manifest records {rec['bytes']:,} (truncated or overwritten)"
+    if st.st_mtime_ns <= os.stat(manifest).st_mtime_ns:
+        return None
+    return problem(path, rec)

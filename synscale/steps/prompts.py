@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from synscale.data.integrity import record
 from synscale.io import atomic_path, write_json
 from synscale.provenance import provenance
 from synscale.steps.common import load_classes
@@ -29,6 +30,7 @@ def build_prompts(cfg: dict, prompt_set: str, classes_json: str | Path, inputs: 
     with atomic_path(out_parquet) as tmp:
         df.to_parquet(tmp, index=False)
     info["captioner"] = (info["models"].get("captioner") or {}).get("name")
+    info["files"] = {Path(out_parquet).name: record(out_parquet)}  # checked by python -m synscale.verify
     info["provenance"] = provenance(cfg, seeds={"prompts": info["seed"]}, wall_time_s=time.time() - t0,
                                     models=info["models"])
     write_json(out_json, info)
@@ -57,7 +59,7 @@ def caption_shards(cfg: dict, shards: Sequence[str | Path], out_parquet: str | P
     with atomic_path(out_parquet) as tmp:
         df.to_parquet(tmp, index=False)
     info = {"shards": [str(s) for s in shards], "n": len(df), "per_shard": infos,
-            "captioner": captioner.describe(),
+            "captioner": captioner.describe(), "files": {Path(out_parquet).name: record(out_parquet)},
             "provenance": provenance(cfg, wall_time_s=time.time() - t0, captioner=captioner.describe())}
     write_json(out_json, info)
     return info
