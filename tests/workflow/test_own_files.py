@@ -74,15 +74,23 @@ def test_a_probe_without_classes_is_probed_and_zero_shot(built):
     assert z["classnames_source"].startswith("clip-benchmark") and z["benchmark_key"] == "gtsrb"
 
 
-def test_a_real_scale_beyond_the_data_stops_before_any_job_trains(built, tmp_path, ownfiles_config):
-    wd, _ = built
+def test_a_real_scale_beyond_the_data_stops_before_any_job(built, tmp_path, ownfiles_config):
+    """Once the data is indexed, a real scale larger than it stops the workflow while it parses, in a
+    dry run as in a run, naming the key; on a workspace without the index, rule real_subsets
+    refuses it as soon as the index (the top-priority job) exists."""
+    from synscale.data.index import check_scales
+
+    wd, res = built
     cfg = yaml.safe_load(ownfiles_config.read_text())
     cfg["runs"][0]["scales"] = [40, 85, 300]
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(cfg))
-    p = smk(wd, f"{RES}/scaling/real.json", configfile=edited, check=False)
-    out = p.stdout + p.stderr
-    assert p.returncode != 0 and "Error in rule real_subsets" in out, out[-3000:]
-    log = (wd / RES / "logs" / "data" / "real_subsets.log").read_text()
-    assert "config key 'runs[0].scales': real-data scales [300] exceed the 240 samples" in log
-    assert "rule train_classifier:" not in out and "rule generate_shard:" not in out
+    for dry in (("-n",), ()):
+        p = smk(wd, *dry, f"{RES}/scaling/real.json", configfile=edited, check=False)
+        out = p.stdout + p.stderr
+        assert p.returncode != 0, out[-3000:]
+        assert "config key 'runs[0].scales': real-data scales [300] exceed the 240 samples" in out, out[-3000:]
+        assert "rule " not in out and "Job stats" not in out  # no job planned, none started
+    assert not (res / "checkpoints" / "real" / "n300").exists()
+    with pytest.raises(ValueError, match=r"runs\[0\]\.scales"):  # what rule real_subsets runs
+        check_scales(json.loads((res / "data" / "index.json").read_text()), {"runs[0].scales": [40, 85, 300]})

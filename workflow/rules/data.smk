@@ -29,6 +29,7 @@ rule index_real_data:
         f"{LOGS}/data/index.log",
     benchmark:
         benchmark("index_real_data", "index")
+    priority: 100
     threads: 1
     resources:
         mem_mb=mem_mb,
@@ -39,8 +40,8 @@ rule index_real_data:
         "../scripts/index_real_data.py"
 
 
-# The real scales checked against the index before any generation or training job starts (those
-# jobs take this file as an ancient() input: it gates them, and re-writing it re-runs nothing).
+# The real scales checked against the index and each one's per-class counts recorded. Once the
+# index exists, the same check stops the workflow while it parses (inputs.smk: check_real_scales).
 rule real_subsets:
     input:
         index=data_file("index.json"),

@@ -10,7 +10,6 @@ rule generate_shard:
             else prompts_table(data_run(w).prompt)
         ),
         classes=lambda w: classes_json(),
-        gate=data_gate(),
     output:
         tar=shard("{run}", "{shard}"),
         manifest=shard("{run}", "{shard}", "json"),
@@ -38,7 +37,6 @@ rule generate_testset:
         model=lambda w: t2i_dir(data_run(w).model),
         prompts=lambda w: prompts_table(data_run(w).prompt),
         classes=lambda w: classes_json(),
-        gate=data_gate(),
     output:
         tar=testset("{run}"),
         manifest=testset("{run}", "json"),

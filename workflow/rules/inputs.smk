@@ -17,10 +17,26 @@ def real_scales_by_key():
     return {f"runs[{i}].scales": list(r["scales"]) for i, r in enumerate(CFG["runs"]) if r["model"] == C.REAL}
 
 
-def data_gate():
-    """Every generation and training job waits for the real_subsets job (a real scale larger than the
-    data stops the workflow before any of them starts); ancient(), so re-writing it re-runs nothing."""
-    return ancient(data_file("real_subsets.json"))
+def check_real_scales():
+    """Once the real data is indexed, a real scale larger than the data stops the workflow here,
+    while it parses: before any job starts, in dry runs too. (Before the index exists, rule
+    index_real_data runs first, at the top priority, and rule real_subsets refuses the scale.)"""
+    path = Path(data_file("index.json"))
+    if not path.is_file():
+        return
+    from synscale.data.index import check_scales
+
+    try:
+        index = json.loads(path.read_text())
+    except ValueError:
+        return  # a damaged index is refused by the jobs that read it
+    try:
+        check_scales(index, real_scales_by_key())
+    except ValueError as e:
+        raise WorkflowError(f"{e} (the real data's index: {path})") from None
+
+
+check_real_scales()
 
 
 def val_shards():

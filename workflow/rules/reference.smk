@@ -46,7 +46,6 @@ else:
             val=lambda w: val_shards(),
             manifests=lambda w: manifests_of(real_train_shards() + val_shards()),
             classes=lambda w: classes_json(),
-            gate=data_gate(),
         output:
             model=reference(),
             metrics=reference("metrics.json"),

@@ -2,6 +2,7 @@
 # configuration names (all present, or the workflow stops before any job), wildcard constraints and
 # the config slice each job depends on. Paths of the workflow's files: paths.smk.
 import functools
+import json
 import math
 import sys
 from pathlib import Path

@@ -4,7 +4,6 @@ rule train_t2i:
         train=lambda w: real_train_shards(),
         manifests=lambda w: manifests_of(real_train_shards()),
         classes=lambda w: classes_json(),
-        gate=data_gate(),
     output:
         directory(t2i_model("{model}")),
     log:

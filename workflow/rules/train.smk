@@ -6,7 +6,6 @@ rule train_classifier:
         manifests=lambda w: manifests_of(shards_for(w.run, w.scale)),
         classes=lambda w: classes_json(),
         index=lambda w: [data_file("index.json")] if run_of(w).is_real else [],
-        gate=data_gate(),
     output:
         model=checkpoint("{run}", "{scale}"),
         info=checkpoint("{run}", "{scale}", "train.json"),
