@@ -134,3 +134,19 @@ def save_figure(fig, final: str | os.PathLike, dpi: float | None = None) -> None
     with atomic_path(final) as tmp:
         fig.savefig(tmp, format="png", **({"dpi": dpi} if dpi else {}))
     plt.close(fig)
+
+
+def load_tensors(path: str | os.PathLike, what: str, mmap: bool = False) -> Any:
+    """A torch file of tensors and plain values (weights, features, a checkpoint) loaded with
+    ``weights_only=True``: a pickle that would run code is refused, never executed. An unreadable
+    or refused file is a ValueError naming it and ``what`` it should have been."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # cut short, garbage, or code torch refused to unpickle
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: not a {what} this workflow can read safely ({first[:200]}); tensors and plain "
+                         "values only, never pickled code: delete it and let snakemake rebuild it") from None

@@ -169,11 +169,10 @@ def train_job(rank: int, world: int, spec: dict) -> None:
 
 def load_model(cfg: dict, ckpt: str):
     """(model, tokenizer, checkpoint meta) of a trained CLIP."""
-    import torch
-
     from synscale.clip.model import build_model
+    from synscale.io import load_tensors
 
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    state = load_tensors(ckpt, "CLIP checkpoint")
     model, tokenizer = build_model(state["meta"].get("model") or cfg["clip"]["model"])  # a run's own model
     model.load_state_dict(state["state_dict"])
     return model.eval(), tokenizer, state["meta"]

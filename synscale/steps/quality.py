@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from synscale.data.integrity import check
-from synscale.io import atomic_path, write_json
+from synscale.io import atomic_path, load_tensors, write_json
 from synscale.measure.reference import (
     load_reference,
     reference_loader,
@@ -93,7 +93,6 @@ def measure_testset(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt
     ``ref_metrics``: the reference's val metrics, which must clear its floor (and are recorded).
     Per-class FID is not measured on the test set (App. G.4: 50 images per class are too few for
     the covariance): rule per_class_fid measures it on training images."""
-    import torch
 
     from synscale.device import describe
     from synscale.measure.perceptual import (
@@ -116,7 +115,7 @@ def measure_testset(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt
     lg, y, feats = predict(model, loader, amp, features=True)
     labels = y.numpy()
     q = measure(lg, feats, labels, n_classes)
-    val = torch.load(val_pt, map_location="cpu", weights_only=True)
+    val = load_tensors(val_pt, "validation features file")
     if cfg["quality"]["fid"]["inception_weights"]:
         feats, _, _ = fid_features(cfg, model, device, amp, reference_loader(cfg, [testset], device))
     fq = {"fid": frechet_distance(val["features"], feats)}
@@ -164,7 +163,6 @@ def measure_per_class_fid(cfg: dict, run: str, scale: int, largest_scale: int, s
     (``train_pt``, rule train_features), in the FID feature space. ``largest_scale``: the largest
     scale the run trains on (``scale`` is at most that), recorded."""
     import numpy as np
-    import torch
 
     from synscale.device import describe
     from synscale.measure.perceptual import first_per_class, require_images
@@ -183,7 +181,7 @@ def measure_per_class_fid(cfg: dict, run: str, scale: int, largest_scale: int, s
             "lower the minimum")
     ref = require_good_reference(cfg, ref_metrics, n_classes) if ref_metrics else {}
     space = spaces(cfg, lpips=False)["fid_feature_space"]
-    real = torch.load(train_pt, map_location="cpu", weights_only=True, mmap=True)
+    real = load_tensors(train_pt, "training features file", mmap=True)
     if real.get("space") != space:
         raise ValueError(f"{train_pt}: training features in {real.get('space')!r}, but FID is configured in "
                          f"{space!r}; delete the file and re-run snakemake")
