@@ -141,8 +141,9 @@ def test_failed_shard_then_rerun_only_it(built, tmp_path):
     # re-run: only the failed shard and what depends on it
     _, out = through_slurm(wd, configfile=bigger)
     jobs, _ = submitted(out)
-    assert sorted(r for r, _ in jobs) == ["analysis", "evaluate", "fit", "generate_shard", "report_figures",
-                                          "train_classifier"], jobs
+    # (per-class FID reads the run's first min(D_I = 1000, largest scale) images: now 800 of them)
+    assert sorted(r for r, _ in jobs) == ["analysis", "evaluate", "fit", "generate_shard", "per_class_fid",
+                                          "report_figures", "train_classifier"], jobs
     assert ("generate_shard", f"run={RUN}, shard=00005") in jobs
     fit = json.loads((wd / "results" / "scaling" / f"{RUN}.json").read_text())
     assert fit["fit_scales"] == [100, 200, 400, 800]
@@ -151,7 +152,8 @@ def test_failed_shard_then_rerun_only_it(built, tmp_path):
 def test_dry_run_lists_pending_work(built, tmp_path):
     wd, _, _ = built
     _, out = through_slurm(wd, "-n", configfile=with_scales(tmp_path, 1, [100, 200, 400, 800]))
-    assert re.search(r"train_classifier\s+1", out) and re.search(r"evaluate\s+1", out), out[-3000:]
+    assert re.search(r"^train_classifier\s+1[ \t]*$", out, re.M) and re.search(r"^evaluate\s+1[ \t]*$", out, re.M), \
+        out[-3000:]
     assert "checkpoints/real/n800" in out
 
 
