@@ -12,7 +12,7 @@ from support.repo import smk
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT = 1200   # seconds for one snakemake call on the paper-shaped config
+TIMEOUT = 3000   # seconds for one snakemake call on the paper-shaped config (about 10 min on 2 idle cores)
 
 
 @pytest.fixture(scope="module")
