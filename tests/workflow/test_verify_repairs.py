@@ -280,8 +280,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as fh:  # a zombie is not alive
-        return fh.read().split(") ")[1][0] != "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as fh:  # a zombie is not alive
+            return fh.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:  # it exited between the two checks
+        return False
 
 
 def _running_in(ws: Path) -> list[str]:
