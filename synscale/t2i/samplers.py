@@ -14,8 +14,9 @@
 Every sampler is called like a diffusers pipeline (``prompt``, ``guidance_scale`` -- the run's,
 in the paper's convention --, ``num_inference_steps``, ``generator``, ``output_type="np"``) and
 returns an object whose ``images`` are N x H x W x 3 floats in [0, 1]. ``Sampler.describe()`` says
-what it sampled with (pipeline and scheduler classes, scheduler configs, the guidance of every step
-and the resolution of its last call), for the shard manifests.
+what it sampled with (pipeline and scheduler classes, scheduler configs, the guidance of every step,
+the sampling arguments each pipeline call of its last call received and that call's resolution),
+for the shard manifests.
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ FAMILY_PIPELINES = {
     "pixel_cascade": ("IFPipeline", "IFSuperResolutionPipeline"),
     "masked_token": ("AmusedPipeline",),
 }
+# the sampling arguments of a pipeline call a sampler records (``Sampler.describe``), as JSON types
+RECORDED_ARGS = {"guidance_scale": float, "num_inference_steps": int, "noise_level": int}
 # the config keys naming each family's directories, in pipeline order
 FAMILY_PATH_KEYS = {"latent_diffusion": ("path",), "pixel_cascade": ("path", "sr_path"), "masked_token": ("path",)}
 
@@ -108,6 +111,7 @@ class Sampler:
         self.pipes = list(pipes)
         self.last_guidance_scales: list[float] | None = None
         self.last_resolution: list[int] | None = None
+        self.last_calls: list[dict] | None = None
 
     def to(self, device=None, dtype=None):
         for p in self.pipes:
@@ -119,6 +123,7 @@ class Sampler:
         return self.pipes[0].device
 
     def __call__(self, prompt, guidance_scale, num_inference_steps, generator, output_type="np") -> Output:
+        self.last_calls = []
         out = self._sample(list(prompt), float(guidance_scale), int(num_inference_steps), generator)
         self.last_resolution = [int(out.images.shape[1]), int(out.images.shape[2])]
         return out
@@ -126,14 +131,21 @@ class Sampler:
     def _sample(self, prompt: list, guidance: float, steps: int, generator) -> Output:
         raise NotImplementedError
 
+    def _call(self, pipe, **kw):
+        """``pipe(**kw)``, recording the sampling arguments the pipeline receives."""
+        self.last_calls.append({"pipeline": type(pipe).__name__,
+                                **{k: RECORDED_ARGS[k](kw[k]) for k in RECORDED_ARGS if k in kw}})
+        return pipe(**kw)
+
     def describe(self) -> dict:
         """What the sampler samples with: each pipeline's class with its scheduler's class and
         config, the guidance schedule, diffusers' guidance_scale of every step of the last call (of
-        its first pipeline) and the resolution (height, width) that call sampled."""
+        its first pipeline), the arguments each pipeline call received and the resolution (height,
+        width) that call sampled."""
         return {"pipelines": [{"class": type(p).__name__, "scheduler": scheduler_record(p.scheduler)}
                               for p in self.pipes],
                 "guidance_schedule": self.guidance_schedule, "guidance_scale_per_step": self.last_guidance_scales,
-                "sampled_resolution": self.last_resolution}
+                "pipeline_calls": self.last_calls, "sampled_resolution": self.last_resolution}
 
 
 class LatentDiffusion(Sampler):
@@ -141,8 +153,8 @@ class LatentDiffusion(Sampler):
 
     def _sample(self, prompt, guidance, steps, generator) -> Output:
         self.last_guidance_scales = [guidance] * steps
-        res = self.pipes[0](prompt=prompt, guidance_scale=guidance, num_inference_steps=steps, generator=generator,
-                            output_type="np")
+        res = self._call(self.pipes[0], prompt=prompt, guidance_scale=guidance, num_inference_steps=steps,
+                         generator=generator, output_type="np")
         return Output(np.asarray(res.images))
 
 
@@ -158,11 +170,11 @@ class PixelCascade(Sampler):
         self.last_guidance_scales = [guidance] * steps
         pe, ne = s1.encode_prompt(prompt, do_classifier_free_guidance=True, num_images_per_prompt=1,
                                   device=s1.device, clean_caption=False)
-        low = s1(prompt_embeds=pe, negative_prompt_embeds=ne, guidance_scale=guidance,
-                 num_inference_steps=steps, generator=generator, output_type="pt").images
-        high = s2(image=low, prompt_embeds=pe, negative_prompt_embeds=ne, guidance_scale=float(self.sr_guidance),
-                  num_inference_steps=self.sr_steps, noise_level=self.noise_level, generator=generator,
-                  output_type="np").images
+        low = self._call(s1, prompt_embeds=pe, negative_prompt_embeds=ne, guidance_scale=guidance,
+                         num_inference_steps=steps, generator=generator, output_type="pt").images
+        high = self._call(s2, image=low, prompt_embeds=pe, negative_prompt_embeds=ne,
+                          guidance_scale=float(self.sr_guidance), num_inference_steps=self.sr_steps,
+                          noise_level=self.noise_level, generator=generator, output_type="np").images
         return Output(np.asarray(high))
 
     def describe(self) -> dict:
@@ -185,14 +197,14 @@ class MaskedToken(Sampler):
         target = muse_guidance(guidance)
         if self.guidance_schedule == "constant" or target <= 1.0:
             # diffusers' own constant guidance (unguided at t = 0, where every schedule is unguided)
-            res = pipe(prompt=prompt, guidance_scale=target, num_inference_steps=steps, generator=generator,
-                       output_type="np")
+            res = self._call(pipe, prompt=prompt, guidance_scale=target, num_inference_steps=steps,
+                             generator=generator, output_type="np")
             applied = [max(target, 1.0)] * steps
         else:
             # guidance_scale > 1 makes the pipeline stack the unconditional and conditional passes
             with scheduled_guidance(pipe.transformer, scales) as applied:
-                res = pipe(prompt=prompt, guidance_scale=target, num_inference_steps=steps, generator=generator,
-                           output_type="np")
+                res = self._call(pipe, prompt=prompt, guidance_scale=target, num_inference_steps=steps,
+                                 generator=generator, output_type="np")
             if len(applied) != steps:
                 raise RuntimeError(f"AmusedPipeline ran {len(applied)} transformer passes for {steps} steps")
         self.last_guidance_scales = list(applied)

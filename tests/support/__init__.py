@@ -5,7 +5,8 @@
 * ``assets``, ``assets_families``, ``assets_quality``: the offline miniature inputs (webdataset
   shards, tiny randomly initialised models, weight files) that the paper-shaped tests run on;
 * ``browser``: headless Chromium for the test that opens the built report;
-* ``ddp_worker``: the torchrun worker script of ``tests/workflow/test_distributed.py``.
+* ``spy_worker``: the training jobs' worker with the loader stream spied on (which samples each
+  process reads), for ``tests/workflow/test_distributed.py``.
 
 Tests import them as ``from support.assets import ...`` (``tests/conftest.py`` puts ``tests/``
 on ``sys.path``).

@@ -3,7 +3,6 @@ back with the right counts and labels, the OOD sets, and the tiny models loading
 where the workflow uses them."""
 import json
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +23,8 @@ N_CLASSES, SIZE = 4, 32
 @pytest.fixture(scope="module")
 def assets(paperlike_inputs):
     """The session's paper-shaped inputs (conftest.py: paperlike_assets with its defaults, which are
-    N_CLASSES and SIZE; the workflow tests' paper-shaped config points at the same files), with the
-    seconds writing them took."""
-    _, paths, seconds = paperlike_inputs
-    return {**paths, "seconds": seconds}
+    N_CLASSES and SIZE; the workflow tests' paper-shaped config points at the same files)."""
+    return dict(paperlike_inputs[1])
 
 
 def shards(pattern) -> list[str]:
@@ -66,11 +63,9 @@ def test_write_wds_split_layout_reproducible_and_readable(tmp_path):
         write_wds_split(tmp_path / "d", "x.y", images, labels, shard_size=2)
 
 
-def test_paperlike_assets_fast_and_complete(assets):
-    assert assets["seconds"] < 60
-    assert set(assets) - {"seconds"} == {"train_shards", "val_shards", "ood_full", "ood_subset",
-                                         "ood_subset_indices", "class_index", "sd", "if_stage1", "if_stage2",
-                                         "amused", "t5", "blip2", "reference"}
+def test_paperlike_assets_complete(assets):
+    assert set(assets) == {"train_shards", "val_shards", "ood_full", "ood_subset", "ood_subset_indices",
+                           "class_index", "sd", "if_stage1", "if_stage2", "amused", "t5", "blip2", "reference"}
     assert assets["train_shards"].endswith("imagenet/train-{000000..000003}.tar")
     assert assets["val_shards"].endswith("imagenet/val-{000000..000001}.tar")
     assert json.loads(Path(assets["class_index"]).read_text()) == {"names": ["zero", "one", "two", "three"],
@@ -132,16 +127,13 @@ def test_tiny_sd_loads_offline_and_generates(assets, monkeypatch):
     assert pipe.scheduler.config.beta_schedule == "scaled_linear" and pipe.scheduler.config.steps_offset == 1
 
     def gen(seed):
-        t0 = time.time()
-        out = pipe(["a photo of a zero", "a photo of a three"], height=SIZE, width=SIZE, num_inference_steps=2,
-                   guidance_scale=2.0, output_type="np", generator=torch.Generator().manual_seed(seed)).images
-        return out, time.time() - t0
+        return pipe(["a photo of a zero", "a photo of a three"], height=SIZE, width=SIZE, num_inference_steps=2,
+                    guidance_scale=2.0, output_type="np", generator=torch.Generator().manual_seed(seed)).images
 
-    a, seconds = gen(0)
-    assert a.shape == (2, SIZE, SIZE, 3) and np.isfinite(a).all() and 0 <= a.min() <= a.max() <= 1
-    assert seconds < 10
-    b, _ = gen(0)
-    c, _ = gen(1)
+    a = gen(0)
+    assert a.shape == (2, SIZE, SIZE, 3) and 0 <= a.min() <= a.max() <= 1
+    b = gen(0)
+    c = gen(1)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     note = json.loads((Path(assets["sd"]) / W2.MODEL_NOTE).read_text())

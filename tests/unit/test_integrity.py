@@ -1,5 +1,6 @@
 """Integrity on read (synscale/integrity.py): files are checked against their manifests by size
 and sha256; a failure names the file, what is wrong and the repair command."""
+import hashlib
 import json
 
 import numpy as np
@@ -22,32 +23,41 @@ def shard(tmp_path):
 def test_a_shard_manifest_covers_its_tar(shard):
     tar, man = shard
     recs = I.records_of(man)
-    assert list(recs) == [str(tar)] and recs[str(tar)]["count"] == 12
-    assert recs[str(tar)]["bytes"] == tar.stat().st_size
+    data = tar.read_bytes()
+    assert recs == {str(tar): {"count": 12, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}}
+    assert I.problem(tar, recs[str(tar)]) is None
     I.check([tar], [man])  # intact: no error
 
 
 def test_truncated_file_is_named_with_the_repair(shard):
     tar, man = shard
-    tar.write_bytes(tar.read_bytes()[: tar.stat().st_size // 2])
+    full = tar.stat().st_size
+    tar.write_bytes(tar.read_bytes()[: full // 2])
     with pytest.raises(I.IntegrityError) as e:
         I.check([tar], [man])
     msg = str(e.value)
-    assert str(tar) in msg and "bytes where its manifest records" in msg
+    assert msg.startswith(f"{tar}: {full // 2:,} bytes where its manifest records {full:,} (truncated or overwritten)")
     assert "python -m synscale.verify --rebuild" in msg
 
 
 def test_flipped_byte_is_found(shard):
     tar, man = shard
     data = bytearray(tar.read_bytes())
+    before = hashlib.sha256(data).hexdigest()
     data[700] ^= 0xFF
     tar.write_bytes(bytes(data))
-    assert "sha256" in I.problem(tar, I.records_of(man)[str(tar)])
+    after = hashlib.sha256(data).hexdigest()
+    assert I.problem(tar, I.records_of(man)[str(tar)]) == \
+        f"sha256 {after[:12]}… where its manifest records {before[:12]}… (changed after it was written)"
+    tar.unlink()
+    assert I.problem(tar, I.records_of(man)[str(tar)]) == "missing"
 
 
 def test_files_manifest_and_missing_manifest(tmp_path):
     a = tmp_path / "model.pt"
     a.write_bytes(b"weights")
+    assert I.record(a) == {"bytes": 7, "sha256": hashlib.sha256(b"weights").hexdigest()}
+    assert I.record(a, count=3)["count"] == 3
     (tmp_path / "train.json").write_text(json.dumps({"files": {"model.pt": I.record(a)}}))
     I.check([a], [tmp_path / "train.json"])
     a.write_bytes(b"garbage")

@@ -141,8 +141,29 @@ def test_places_variants_use_only_places365_scenes(inet_tables):
         base = dict(zip(plain["class_index"], plain["prompt"]))
         cat_of = df["source"].str.split("+places365:", regex=False).str[1]
         assert cat_of.isin(cats).all()
-        expect = [f"{base[c]} inside {P.scene_text(k)}" for c, k in zip(df["class_index"], cat_of)]
-        assert df["prompt"].tolist() == expect
+        # the scene as text: the path without its letter folder, '_' as ' ', a sub-category in brackets
+        parts = [k.split("/")[2:] for k in cat_of]
+        scene = [p[0].replace("_", " ") + (f" ({p[1].replace('_', ' ')})" if len(p) > 1 else "") for p in parts]
+        assert df["prompt"].tolist() == [f"{base[c]} inside {t}" for c, t in zip(df["class_index"], scene)]
+    # hand-written rows: tench's first three scenes, goldfish's first, 189th and last
+    rows = {"classname_desc_places": (
+        "tench, freshwater dace-like game fish of Europe and western Asia noted for ability to survive outside water",
+        "goldfish, small golden or orange-red freshwater fishes of Eurasia used as pond or aquarium fishes"),
+        "classname_hyper_places": ("tench, Tinca tinca, cyprinid, cyprinid fish",
+                                   "goldfish, Carassius auratus, cyprinid, cyprinid fish")}
+    for ps, (tench, goldfish) in rows.items():
+        df = inet_tables[ps]
+        got = df[df["class_index"] == TENCH].iloc[:3][["prompt", "source"]].values.tolist()
+        assert got == [[f"{tench} inside airfield", "wordnet:n01440764+places365:/a/airfield"],
+                       [f"{tench} inside airplane cabin", "wordnet:n01440764+places365:/a/airplane_cabin"],
+                       [f"{tench} inside airport terminal", "wordnet:n01440764+places365:/a/airport_terminal"]]
+        got = df[df["class_index"] == GOLDFISH].iloc[[0, 188, 364]][["prompt", "source"]].values.tolist()
+        assert got == [[f"{goldfish} inside airfield", "wordnet:n01443537+places365:/a/airfield"],
+                       [f"{goldfish} inside ice skating rink (indoor)",
+                        "wordnet:n01443537+places365:/i/ice_skating_rink/indoor"],
+                       [f"{goldfish} inside zen garden", "wordnet:n01443537+places365:/z/zen_garden"]]
+    for ps in ("classname_desc_places", "classname_hyper_places"):
+        df = inet_tables[ps]
         assert (df.groupby("class_index")["source"].apply(lambda s: set(s.str.split("+places365:", regex=False).str[1]))
                 .apply(lambda s: s == set(cats))).all()
 
@@ -159,8 +180,8 @@ def test_hypernym_chains_come_from_wordnet(inet, inet_tables):
     df = inet_tables["classname_hyper"]
     for i, (wnid, name, prompt) in enumerate(zip(inet["ids"], inet["names"], df["prompt"])):
         s = W.synset_for_wnid(wnid)
-        allowed = {name.lower()} | {x.lower() for x in W.lemma_names(s)}
-        hyper = {x.lower() for h in s.hypernyms() + s.instance_hypernyms() for x in W.lemma_names(h)}
+        allowed = {name.lower()} | {x.lower().replace("_", " ") for x in s.lemma_names()}  # nltk's own lemmas
+        hyper = {x.lower().replace("_", " ") for h in s.hypernyms() + s.instance_hypernyms() for x in h.lemma_names()}
         terms = prompt.split(", ")
         assert terms[0] == name
         # lemma names never contain ', ', so splitting recovers the terms

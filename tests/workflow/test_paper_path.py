@@ -199,18 +199,25 @@ def test_training_ran_the_recipe_on_two_processes(built):
 
 
 def test_gpu_jobs_record_the_device_they_ran_on(built):
-    """Every job of a GPU-requesting rule records the device its models ran on: here, where no GPU
-    is visible, the CPU in float32 (the configured float16 / bfloat16 apply on GPUs)."""
+    """Every job of a GPU-requesting rule records the device its models ran on and the dtype it ran
+    in: on a GPU the one its config key sets (models.sd.dtype float16, reference_classifier.amp,
+    classifier.amp bfloat16) and the GPU's name; on the CPU float32 whatever the key says."""
     from synscale.device import job_device
 
     wd, res, cfgfile = built
-    here = str(job_device())
-    outputs = [res / "shards" / "sd_cfg2_incap" / "shard-00000.json", res / "testsets" / "sd_cfg2_incap.json",
-               res / "quality" / "sd_cfg2_incap.json", res / "eval" / "real" / "n60.json",
-               res / "checkpoints" / "sd_cfg2_incap" / "n40" / "train.json"]
-    for p in outputs:
+    cfg = _cfg(cfgfile)
+    here = job_device()
+    gpu = here.type == "cuda"
+    outputs = {res / "shards" / "sd_cfg2_incap" / "shard-00000.json": cfg["models"]["sd"]["dtype"],
+               res / "testsets" / "sd_cfg2_incap.json": cfg["models"]["sd"]["dtype"],
+               res / "quality" / "sd_cfg2_incap.json": cfg["reference_classifier"]["amp"],
+               res / "eval" / "real" / "n60.json": cfg["classifier"]["amp"],
+               res / "checkpoints" / "sd_cfg2_incap" / "n40" / "train.json": cfg["classifier"]["amp"]}
+    assert cfg["models"]["sd"]["dtype"] == "float16" and cfg["classifier"]["amp"] == "bfloat16"
+    for p, key_dtype in outputs.items():
         d = json.loads(p.read_text())
-        assert (d["device"], d["dtype"]) == (here, "float32"), p
+        assert (d["device"], d["dtype"]) == (str(here), key_dtype if gpu else "float32"), p
+        assert d.get("gpu") == (torch.cuda.get_device_name(here) if gpu else None), p
 
 
 def test_a_run_with_its_own_classifier_shares_the_images(built):

@@ -30,6 +30,16 @@ def job_stats(output: str) -> dict[str, int]:
     return stats
 
 
+def ols(scales, losses, d_i) -> tuple[float, float, float]:
+    """(k, -log L at D_I, R^2) of log L = -k (log D - log D_I) + log L(D_I), by numpy's polyfit."""
+    import numpy as np
+
+    x, y = np.log(scales) - np.log(d_i), np.log(losses)
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    return -slope, -intercept, 1 - float(resid @ resid) / float(((y - y.mean()) ** 2).sum())
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The tiny config's whole DAG, built once for the tests of this module."""
@@ -44,21 +54,35 @@ def test_whole_dag_outputs(built):
     res = built / "results"
     fit = json.loads((res / "scaling" / f"{RUN}.json").read_text())
     real = json.loads((res / "scaling" / "real.json").read_text())
-    for f in (fit, real):
-        assert f["fit_scales"] == [100, 200, 400] and len(f["points"]) == 3
+    for run, f in ((RUN, fit), ("real", real)):
+        assert f["fit_scales"] == [100, 200, 400] and [p["scale"] for p in f["points"]] == [100, 200, 400]
+        assert f["reference_scale_D_I"] == 1000
+        # every point is its evaluation's val and OOD numbers; the fit is the OLS line through them
+        evals = {d: json.loads((res / "eval" / run / f"n{d}.json").read_text()) for d in (100, 200, 400)}
+        for p in f["points"]:
+            ev = evals[p["scale"]]
+            assert (p["val_loss"], p["val_top1"]) == (ev["val"]["loss"], ev["val"]["top1"])
+            assert p["ood"] == {"sklearn_digits": {k: ev["ood"]["sklearn_digits"][k] for k in ("loss", "top1")}}
+        k, nll, r2 = ols([100, 200, 400], [p["val_loss"] for p in f["points"]], 1000)
+        assert (f["k"], f["neg_log_L_at_DI"], f["r2"]) == pytest.approx((k, nll, r2), rel=1e-6, abs=1e-12)
         assert f["k_ci"][0] <= f["k"] <= f["k_ci"][1]
         lo, hi = f["neg_log_L_at_DI_ci"]
         assert lo <= f["neg_log_L_at_DI"] <= hi
-        assert 0 <= f["r2"] <= 1
-        assert f["reference_scale_D_I"] == 1000
+        # per class: the same fit of that class's val loss
+        c0 = ols([100, 200, 400], [evals[d]["val"]["per_class_loss"][0] for d in (100, 200, 400)], 1000)
+        assert len(f["per_class"]) == 10 and f["per_class"][0]["class_index"] == 0
+        assert (f["per_class"][0]["k"], f["per_class"][0]["neg_log_L_at_DI"]) == pytest.approx(c0[:2], rel=1e-6,
+                                                                                              abs=1e-12)
         prov = f["provenance"]
         assert prov["config_hash"] and prov["git_commit"] and "torch" in prov["versions"]
-        for p in f["points"]:
-            assert p["val_loss"] > 0 and 0 <= p["val_top1"] <= 1 and "sklearn_digits" in p["ood"]
     assert (fit["model"], fit["guidance"], fit["prompt"]) == ("sd", 2, "incap")
-    assert 0 <= fit["quality"]["recognizability"] <= 1 and fit["quality"]["diversity"] > 0
-    assert len(fit["per_class"]) == 10
-    assert (res / "scaling" / f"{RUN}.png").stat().st_size > 1000
+    quality = json.loads((res / "quality" / f"{RUN}.json").read_text())
+    assert fit["quality"]["recognizability"] == quality["recognizability"]
+    assert fit["quality"]["diversity"] == quality["diversity"]
+    from PIL import Image
+
+    with Image.open(res / "scaling" / f"{RUN}.png") as im:
+        assert im.format == "PNG" and min(im.size) >= 200
     # the T2I model is a diffusers pipeline directory
     assert json.loads((res / "t2i" / "sd" / "model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
     # shards: 4 of 100 images, each with its manifest
@@ -77,7 +101,9 @@ def test_whole_dag_outputs(built):
     test = json.loads((res / "testsets" / f"{RUN}.json").read_text())
     assert test["count"] == 50
     ev = json.loads((res / "eval" / RUN / "n400.json").read_text())
-    assert len(ev["val"]["per_class_loss"]) == 10 and ev["val"]["n"] == 200
+    assert ev["val"]["n"] == 200 and len(ev["val"]["per_class_loss"]) == 10
+    # the overall val loss is the mean over 20 images of each class of the per-class losses
+    assert ev["val"]["loss"] == pytest.approx(sum(ev["val"]["per_class_loss"]) / 10, rel=1e-5)
     ref = json.loads((res / "reference" / "metrics.json").read_text())
     assert 0 <= ref["val_top1"] <= 1 and ref["normalization"]["mean"] == [0.5]
     # the report's summary shows the reference's val top-1 and the normalisation it was fed
@@ -97,8 +123,12 @@ def test_nothing_pending_after_build(built):
 
 
 def test_report(built):
+    """The report holds its categories, a scaling figure per run (a sample grid per synthetic run)
+    and, in its summary table, every run's k, -log L at D_I and R^2 as its scaling JSON has them."""
+    from support.report_html import check_report
+
     smk(built, "--report", str(built / "report.html"))
-    assert (built / "report.html").stat().st_size > 10_000
+    check_report(built / "report.html", built / "results", {RUN: "sd", "real": "real"})
 
 
 def test_clip_study_on_the_embedded_digits(built):
@@ -118,9 +148,14 @@ def test_clip_study_on_the_embedded_digits(built):
     assert set(summary["arms"]) == {"real", "syn", "syn+real"}
     for arm in ("real", "syn", "syn+real"):
         fit = json.loads((res / "clip" / "scaling" / f"{arm}.json").read_text())
-        assert [p["captions"] for p in fit["points"]] == [250, 500, 1000] and fit["k"] == fit["k"]
+        assert [p["captions"] for p in fit["points"]] == [250, 500, 1000] and fit["reference_scale_D_I"] == 250
+        k, nll, r2 = ols([250, 500, 1000], [p["val_loss"] for p in fit["points"]], 250)
+        assert (fit["k"], fit["neg_log_L_at_DI"], fit["r2"]) == pytest.approx((k, nll, r2), rel=1e-6, abs=1e-12)
+        run = fit["run"]
         for p in fit["points"]:
-            assert set(p["ood"]) == {"sklearn_digits"} and 0 <= p["val_top1"] <= 1
+            ev = json.loads((res / "clip" / "eval" / run / f"n{p['scale']}.json").read_text())
+            assert (p["val_loss"], p["val_top1"], p["tau"]) == (ev["val"]["loss"], ev["val"]["top1"], ev["tau"])
+            assert p["ood"] == {"sklearn_digits": {k: ev["ood"]["sklearn_digits"][k] for k in ("loss", "top1")}}
     # built: nothing left to do
     assert "train_clip" not in job_stats(smk(built, "-n", "results/clip/summary.csv").stdout)
 
