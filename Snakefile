@@ -44,6 +44,7 @@ include: "workflow/rules/grid.smk"
 include: "workflow/rules/clip.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/ledger.smk"
 
 
 onstart:

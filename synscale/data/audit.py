@@ -54,7 +54,7 @@ class Plan:
     nothing_to_do: bool = False
 
 
-_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) ([A-Za-z_][\w]*):$")
+_HEADER = re.compile(r"^(\s*)(?:local)?(?:rule|checkpoint) ([A-Za-z_][\w]*):$")  # indented inside a group job
 
 
 def parse_plan(text: str) -> Plan:
@@ -62,16 +62,17 @@ def parse_plan(text: str) -> Plan:
     the workspace is locked or that there is nothing to do."""
     plan = Plan(locked=LOCKED in text, nothing_to_do=NOTHING in text)
     cur: dict | None = None
+    body = "    "
     for line in text.splitlines():
         m = _HEADER.match(line)
         if m:
-            cur = {"rule": m.group(1)}
+            cur, body = {"rule": m.group(2)}, m.group(1) + "    "
             plan.jobs.append(cur)  # type: ignore[arg-type]
             continue
-        if cur is not None and line.startswith("    ") and ": " in line:
+        if cur is not None and line.startswith(body) and ": " in line:
             key, value = line.strip().split(": ", 1)
             cur.setdefault(key, value)
-        elif cur is not None and not line.startswith("    "):
+        elif cur is not None and not line.startswith(body):
             cur = None
     plan.jobs = [Job(j["rule"], tuple(j["output"].split(", ")) if j.get("output") else (), j.get("reason", ""),
                      j.get("wildcards", "")) for j in plan.jobs]  # type: ignore[index]

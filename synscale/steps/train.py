@@ -101,7 +101,13 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     meta = {"run": run, "scale": scale, "arch": cc["arch"], "kwargs": R.model_kwargs(cc["arch"], cc),
             "num_classes": n_classes}
     save_checkpoint(model, spec["out_ckpt"], meta)
-    out = {**meta, **subset, **stats, "recipe": recipe.as_dict(), **describe(device, amp),
+    dev = describe(device, amp)
+    steps = stats["iters"] - stats["resumed_from"]
+    # the job's work, device and throughput, for the cost ledger (synscale.ops.ledger)
+    work = {"unit": "samples", "amount": steps * recipe.global_batch, "steps": steps,
+            "seconds": stats["train_seconds"], "per_second": stats["images_per_second"], "gpus": world,
+            "gpu_model": dev.get("gpu") or "cpu", "resolution": recipe.input_size}
+    out = {**meta, **subset, **stats, "recipe": recipe.as_dict(), **dev, "work": work,
            "files": {Path(spec["out_ckpt"]).name: record(spec["out_ckpt"])},
            "provenance": provenance(cfg, seeds={"train": seed}, wall_time_s=time.time() - t0)}
     write_json(spec["out_json"], out)

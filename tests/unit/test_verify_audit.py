@@ -73,6 +73,34 @@ def test_parse_plan_reads_each_job():
     assert locked.locked
 
 
+GROUPED = """Building DAG of jobs...
+[Tue Dec  1 21:06:07 2026] Group job caption_tables (jobs in lexicogr. order):
+
+    [Tue Dec  1 21:06:07 2026]
+    rule clip_captions:
+        output: results/clip/captions/laion/block-00172.parquet, results/clip/captions/laion/block-00172.json
+        jobid: 2096
+        reason: Missing output files: results/clip/captions/laion/block-00172.parquet
+        wildcards: dataset=laion, block=00172
+
+[Tue Dec  1 21:06:07 2026]
+rule all:
+    input: results/clip/captions/laion/block-00172.parquet
+    jobid: 0
+    reason: Input files updated by another job: results/clip/captions/laion/block-00172.parquet
+"""
+
+
+def test_parse_plan_reads_the_jobs_of_a_group_job():
+    """Jobs of a Snakemake job group are printed indented under their group: each is a job."""
+    plan = A.parse_plan(GROUPED)
+    assert [j.rule for j in plan.jobs] == ["clip_captions", "all"]
+    assert plan.jobs[0].outputs == ("results/clip/captions/laion/block-00172.parquet",
+                                    "results/clip/captions/laion/block-00172.json")
+    assert plan.jobs[0].wildcards == "dataset=laion, block=00172"
+    assert plan.jobs[0].reason.startswith("Missing output files") and plan.jobs[1].outputs == ()
+
+
 def test_config_edit_upstream_is_other_work():
     plan = A.parse_plan(DRY)
     mine, other = A.explained(plan.jobs, ["results/shards/r/shard-00000.tar"])

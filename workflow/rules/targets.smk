@@ -15,12 +15,14 @@ def run_targets(runs):
     return sorted(set(out), key=out.index)
 
 
-def final_targets():
+def final_targets(ledger=True):
+    """The default target; with the cost ledger (ledger=False: what the ledger waits for)."""
     runs = report_runs()
     analyses = [analysis_json(n) for n, r in runs.items() if not r.is_real and len(r.scales) >= 2]
     # the real scales' subsets, checked against the data and recorded (nothing depends on this file)
     subsets = [data_file("real_subsets.json")] if any(r.is_real for r in RUNS.values()) else []
-    return run_targets(runs) + analyses + report_targets() + clip_targets() + subsets
+    ledger = [ledger_csv()] if ledger else []
+    return run_targets(runs) + analyses + report_targets() + clip_targets() + subsets + ledger
 
 
 def fitted_runs():

@@ -1,0 +1,83 @@
+"""Fast form of README's "Editing the configuration re-runs exactly what the edit invalidates": the
+tiny config's DAG is built (no job runs) before and after each edit, and the jobs whose params
+differ, with everything downstream of them, must be exactly the table in support/edits.py — the
+table the slow test checks against Snakemake's dry run on a built workspace."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from support.edits import EDITS, FULL_BUILD, set_key
+from support.repo import ROOT, TINY
+
+pytestmark = pytest.mark.subprocess
+
+
+def _dag(configfile: Path, workdir: Path) -> dict:
+    """{(rule, outputs): (params, the keys of the jobs it reads from)} of the default target's DAG."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+        StorageSettings,
+    )
+
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+        wf = api.workflow(resource_settings=ResourceSettings(cores=1), storage_settings=StorageSettings(),
+                          config_settings=ConfigSettings(configfiles=[configfile]),
+                          snakefile=ROOT / "Snakefile", workdir=workdir)
+        workflow = wf.dag(DAGSettings()).workflow_api._workflow
+        workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
+        workflow._build_dag()
+        dag = workflow.dag
+
+        def key(job):
+            return job.rule.name, tuple(sorted(map(str, job.output)))
+
+        return {key(j): (repr(sorted(j.params.items())), [key(d) for d in dag.dependencies[j]]) for j in dag.jobs}
+
+
+def _reruns(before: dict, after: dict) -> Counter:
+    """Snakemake's params trigger on a workspace built with ``before``: the jobs of ``after``
+    whose params changed (or that are new), and every job downstream of one."""
+    changed = [k for k, (params, _) in after.items() if k not in before or before[k][0] != params]
+    readers: dict = {}
+    for k, (_, deps) in after.items():
+        for d in deps:
+            readers.setdefault(d, []).append(k)
+    seen, todo = set(changed), list(changed)
+    while todo:
+        for r in readers.get(todo.pop(), []):
+            if r not in seen:
+                seen.add(r)
+                todo.append(r)
+    return Counter(rule for rule, _ in seen)
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("edits")
+    base = _dag(TINY, wd)
+    out = {}
+    for key, value, _ in EDITS:
+        cfg = yaml.safe_load(TINY.read_text())
+        set_key(cfg, key, value)
+        edited = wd / f"{key}.yaml"
+        edited.write_text(yaml.safe_dump(cfg))
+        out[key] = _reruns(base, _dag(edited, wd))
+    return base, out
+
+
+def test_the_tiny_dag_is_the_full_build(plans):
+    base, _ = plans
+    assert Counter(rule for rule, _ in base) == FULL_BUILD
+
+
+@pytest.mark.parametrize("key,value,expected", EDITS, ids=[e[0] for e in EDITS])
+def test_config_edit_plans_exactly_what_it_invalidates(plans, key, value, expected):
+    assert dict(plans[1][key]) == expected
