@@ -38,7 +38,10 @@ install_packages() {
 
 write_config() {
     local cpus mem last
+    # at least 8 CPUs, whatever the machine has (config_overrides): a group job of short CPU jobs
+    # (profiles/slurm: group-components, cpu_group_slot) asks for up to 8
     cpus=$(nproc)
+    if [ "$cpus" -lt 8 ]; then cpus=8; fi
     mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 2048 ))
     last=$(( NGPU - 1 ))
     mkdir -p "$CONF_DIR" "$RUN_DIR" "$STATE_DIR/ctld" "$STATE_DIR/d" "$LOG_DIR"
@@ -59,6 +62,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 GresTypes=gpu
 ReturnToService=2
+SlurmdParameters=config_overrides
 # finished jobs stay visible to squeue for a while: the status check needs them (no accounting here)
 MinJobAge=1800
 JobAcctGatherType=jobacct_gather/none

@@ -229,11 +229,15 @@ def train_loop(model: torch.nn.Module, batches: Iterable, r: Recipe, seed: int,
     """Contrastive training for ``r.steps`` steps of one micro-batch per process (features are
     gathered across processes by ClipLoss, so the contrastive batch is the global one). Rank 0
     writes a resume checkpoint every ``checkpoint_every`` steps; ``batches`` must start at the
-    resume point."""
+    resume point. With a ``resume_path``, SIGUSR1 or SIGTERM ends the loop after the current step
+    with that checkpoint written (exit status 75, ``synscale.train.preempt``), and the loss and
+    learning rate go to ``<output>.loss.csv`` as training goes (``synscale.train.losslog``)."""
     import open_clip
     from open_clip_train.scheduler import cosine_lr
 
     from synscale.device import autocast
+    from synscale.train.losslog import open_log
+    from synscale.train.preempt import agreed, checkpoint_and_exit, stop_on_signals
     from synscale.train.resume import distributed, restore, save_resume
 
     device = next(model.parameters()).device
@@ -247,28 +251,35 @@ def train_loop(model: torch.nn.Module, batches: Iterable, r: Recipe, seed: int,
     start = restore(resume_path, identity, parts, r.steps)
     net = distributed(model, world_size)
     model.train()
-    it = iter(batches)
     losses, t0, seen = [], time.time(), 0
-    for step in range(start, r.steps):
-        adjust(step)
-        x, tokens = next(it)
-        x, tokens = x.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
-        opt.zero_grad(set_to_none=True)
-        with autocast(device, amp_dtype):
-            out = net(x, tokens)
-            loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        with torch.no_grad():  # open_clip clamps the temperature at 100
-            model.logit_scale.clamp_(0, math.log(100))
-        losses.append(float(loss.detach()))
-        seen += len(x)
-        if progress:
-            progress(step, losses[-1])
-        done = step + 1
-        if rank == 0 and resume_path and checkpoint_every and done % checkpoint_every == 0 and done < r.steps:
-            save_resume(resume_path, done, identity, parts)
+    with stop_on_signals(bool(resume_path)) as flag, open_log(resume_path, start, r.steps, rank) as curve:
+        it = iter(batches)  # after the handlers: loader workers started now inherit them
+        for step in range(start, r.steps):
+            lr = adjust(step)
+            x, tokens = next(it)
+            x, tokens = x.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
+            opt.zero_grad(set_to_none=True)
+            with autocast(device, amp_dtype):
+                out = net(x, tokens)
+                loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            with torch.no_grad():  # open_clip clamps the temperature at 100
+                model.logit_scale.clamp_(0, math.log(100))
+            losses.append(float(loss.detach()))
+            seen += len(x)
+            if progress:
+                progress(step, losses[-1])
+            done = step + 1
+            curve(done, losses[-1], lr)
+            if done == r.steps or not resume_path:
+                continue
+            if agreed(flag, world_size, device):
+                checkpoint_and_exit(flag, done, r.steps, lambda: save_resume(resume_path, done, identity, parts),
+                                    resume_path, rank, world_size)
+            if rank == 0 and checkpoint_every and done % checkpoint_every == 0:
+                save_resume(resume_path, done, identity, parts)
     model.eval()
     secs = time.time() - t0
     return {"steps": r.steps, "resumed_from": start, "processes": world_size,

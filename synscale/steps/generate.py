@@ -85,69 +85,126 @@ def _pipeline(cfg: dict, run: dict, pipe_dirs: Sequence[str]):
     return place(load_sampler(m["family"], list(pipe_dirs), m, model, dtype=dtype), device), device, dtype
 
 
-def part_path(out_tar: str | Path, rank: int) -> Path:
-    return Path(f"{out_tar}.part{rank}.npz")
+#: a job samples its images in at most this many parts, each saved beside its output
+#: (``<tar>.part-NNNN.npz``) until the shard is written: a retry of a job that was killed keeps the
+#: parts it finished and samples only the missing ones
+MAX_PARTS = 16
 
 
-def sample_part(rank: int, world: int, spec: dict) -> None:
-    """One process of a multi-GPU generation job (``synscale.train.launch``): the batches b with
-    b % world == rank, each with its own seed, saved for the job process to assemble."""
+def part_path(out_tar: str | Path, part: int) -> Path:
+    return Path(f"{out_tar}.part-{part:04d}.npz")
+
+
+def part_batches(n_batches: int, max_parts: int = MAX_PARTS) -> list[list[int]]:
+    """The batch indices of each part: consecutive runs of batches, at most ``max_parts`` parts."""
+    per = max(1, -(-n_batches // max_parts))
+    return [list(range(lo, min(lo + per, n_batches))) for lo in range(0, n_batches, per)]
+
+
+def part_identity(cfg: dict, run: dict, shard, prompts: Sequence[str], pipe_dirs: Sequence[str]) -> str:
+    """What a kept part must have been sampled with: the run, shard, seed, model section, image
+    size, the prompts themselves and the model files (names, sizes, modification times)."""
+    import hashlib
+
+    files = sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for d in pipe_dirs for f in Path(d).rglob("*")
+                   if f.is_file())
+    what = {"run": run["name"], "guidance": float(run["guidance"]), "shard": str(shard), "seed": cfg["seed"],
+            "model": cfg["models"][run["model"]], "size": cfg["data"]["image_size"],
+            "channels": cfg["data"]["channels"], "prompts": list(prompts), "files": files}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _kept(path: Path, identity: str, batches: list[int]) -> bool:
+    """Whether ``path`` is a finished part of this job (same identity and batches)."""
+    import numpy as np
+
+    try:
+        with np.load(path) as z:
+            return str(z["identity"]) == identity and z["batches"].tolist() == batches
+    except FileNotFoundError:
+        return False
+    except Exception as e:  # cut short or foreign: sampled again
+        log.warning("%s: not a usable part (%s); sampling it again", path, e)
+        return False
+
+
+def sample_parts(cfg: dict, run: dict, shard, pipe_dirs: Sequence[str], prompts: Sequence[str], out_tar,
+                 rank: int = 0, world: int = 1, progress=None) -> None:
+    """Sample the parts p with p % world == rank that are not on disk yet, each saved atomically
+    with its batch indices, the job's identity, the device and the sampler's record."""
     import numpy as np
 
     from synscale.device import describe
     from synscale.io import atomic_path
     from synscale.t2i.generate import sample_images
 
-    cfg, run, shard = spec["config"], spec["run"], spec["shard"]
     m = cfg["models"][run["model"]]
-    labels, prompts, _, _ = job_prompts(cfg, run, shard, spec["prompts"], spec["classes"])
-    n_batches = -(-len(prompts) // m["batch_size"])
-    mine = [b for b in range(n_batches) if b % world == rank]
-    pipe, device, dtype = _pipeline(cfg, run, spec["pipe_dirs"])
-    log.info("%s shard %s: process %d of %d samples %d of %d batches", run["name"], shard, rank, world, len(mine),
-             n_batches)
+    chunks = part_batches(-(-len(prompts) // m["batch_size"]))
+    identity = part_identity(cfg, run, shard, prompts, pipe_dirs)
+    mine = [p for p in range(len(chunks)) if p % world == rank]
+    todo = [p for p in mine if not _kept(part_path(out_tar, p), identity, chunks[p])]
+    if len(todo) < len(mine):
+        log.info("%s shard %s: kept %d of %d parts from an earlier attempt; sampling the missing %d",
+                 run["name"], shard, len(mine) - len(todo), len(mine), len(todo))
+    if not todo:
+        return
+    pipe, device, dtype = _pipeline(cfg, run, pipe_dirs)
     size, ch = cfg["data"]["image_size"], cfg["data"]["channels"]
-    images = np.zeros((0, size, size, ch), np.uint8)  # a process beyond the shard's batch count samples nothing
-    if mine:
+    done = sum(len(chunks[p]) for p in mine if p not in todo) * m["batch_size"]
+    for p in todo:
         images = sample_images(pipe, prompts, float(run["guidance"]), m["steps"], m["batch_size"],
-                               (cfg["seed"], run["name"], shard),
-                               size, ch, batches=mine)
-    with atomic_path(part_path(spec["out_tar"], rank)) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, images=images, batches=np.asarray(mine, dtype=np.int64),
-                     device=json.dumps(describe(device, dtype)), sampling=json.dumps(pipe.describe()))
+                               (cfg["seed"], run["name"], shard), size, ch, batches=chunks[p])
+        with atomic_path(part_path(out_tar, p)) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, images=images, batches=np.asarray(chunks[p], dtype=np.int64), identity=identity,
+                         device=json.dumps(describe(device, dtype)), sampling=json.dumps(pipe.describe()))
+        done += len(images)
+        if progress:
+            progress(min(done, len(prompts)))
+
+
+def sample_part(rank: int, world: int, spec: dict) -> None:
+    """One process of a multi-GPU generation job (``synscale.train.launch``): its missing parts."""
+    cfg, run, shard = spec["config"], spec["run"], spec["shard"]
+    _, prompts, _, _ = job_prompts(cfg, run, shard, spec["prompts"], spec["classes"])
+    log.info("%s shard %s: process %d of %d", run["name"], shard, rank, world)
+    sample_parts(cfg, run, shard, spec["pipe_dirs"], prompts, spec["out_tar"], rank, world)
+
+
+def assemble_parts(out_tar, n_prompts: int, batch_size: int):
+    """(images in batch order, the device record, the sampler's record) of a job's parts."""
+    import numpy as np
+
+    n = len(part_batches(-(-n_prompts // batch_size)))
+    images, device, sampling = [], None, None
+    for p in range(n):
+        with np.load(part_path(out_tar, p)) as z:
+            device = device or json.loads(str(z["device"]))
+            sampling = sampling or json.loads(str(z["sampling"]))
+            images.append(z["images"])
+    images = np.concatenate(images)
+    if len(images) != n_prompts:
+        raise RuntimeError(f"{out_tar}: its {n} parts hold {len(images)} images for {n_prompts} prompts")
+    return images, device, sampling
+
+
+def remove_parts(out_tar) -> None:
+    for p in Path(out_tar).parent.glob(f"{Path(out_tar).name}.part-*.npz"):
+        p.unlink(missing_ok=True)
 
 
 def sample_on_processes(cfg: dict, run: dict, shard, pipe_dirs, prompt_table, classes_json, out_tar,
                         n_prompts: int, gpus: int):
-    """Sample a job's images on ``gpus`` processes (one node, ``synscale.train.launch``) and assemble
-    them in batch order: the same images as one process would sample. Returns (images, the device
-    record, the sampler's record ``Sampler.describe()`` of a process that sampled)."""
-    import numpy as np
-
+    """Sample a job's missing parts on ``gpus`` processes (one node, ``synscale.train.launch``) and
+    assemble them in batch order: the same images as one process would sample. Returns (images, the
+    device record, the sampler's record ``Sampler.describe()``)."""
     from synscale.train.launch import launch
 
     spec = {"entry": "synscale.steps.generate:sample_part", "config": cfg, "run": run, "shard": shard,
             "pipe_dirs": list(pipe_dirs), "prompts": str(prompt_table), "classes": str(classes_json),
             "out_tar": str(out_tar), "threads": 1}
     launch(spec, f"{out_tar}.job.json", 1, gpus)
-    batch = cfg["models"][run["model"]]["batch_size"]
-    by_batch, device, sampling = {}, None, None
-    try:
-        for r in range(gpus):
-            with np.load(part_path(out_tar, r)) as z:
-                device = device or json.loads(str(z["device"]))
-                if len(z["batches"]) and sampling is None:
-                    sampling = json.loads(str(z["sampling"]))
-                for i, b in enumerate(z["batches"].tolist()):
-                    by_batch[b] = z["images"][i * batch:(i + 1) * batch]
-    finally:
-        for r in range(gpus):
-            part_path(out_tar, r).unlink(missing_ok=True)
-    images = np.concatenate([by_batch[b] for b in sorted(by_batch)])
-    if len(images) != n_prompts:
-        raise RuntimeError(f"{out_tar}: the {gpus} processes sampled {len(images)} images for {n_prompts} prompts")
-    return images, device, sampling
+    return assemble_parts(out_tar, n_prompts, cfg["models"][run["model"]]["batch_size"])
 
 
 def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path, prompt_table: str | Path,
@@ -158,7 +215,6 @@ def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path
     image per caption, in its order and under its key. ``gpus``: processes sampling the images
     (each a share of the batches, with the same per-batch seeds)."""
     from synscale.data.shards import write_manifest
-    from synscale.device import describe
     from synscale.t2i.generate import generate_set
     from synscale.t2i.samplers import pipeline_dirs
 
@@ -169,21 +225,22 @@ def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path
     labels, prompts, keys, offset = job_prompts(cfg, run, shard, prompt_table, classes_json)
     pipe_dirs = [str(pipe_dir)] if isinstance(pipe_dir, (str, Path)) else list(map(str, pipe_dir))
     pipe_dirs = pipeline_dirs(m["family"], pipe_dirs)
-    pipe, images = None, None
+    pipe = None
+    prog = Progress(f"{name} shard {shard}", len(labels))
     if gpus > 1:
         images, dev, sampling = sample_on_processes(cfg, run, shard, pipe_dirs, prompt_table, classes_json, out_tar,
                                                     len(prompts), gpus)
         dev = {**dev, "processes": gpus}
-    else:
-        pipe, device, dtype = _pipeline(cfg, run, pipe_dirs)
-        dev = describe(device, dtype)
-    prog = Progress(f"{name} shard {shard}", len(labels))
+    else:  # in parts: a retry samples only those its killed attempt did not finish
+        sample_parts(cfg, run, shard, pipe_dirs, prompts, out_tar, progress=prog)
+        images, dev, sampling = assemble_parts(out_tar, len(prompts), m["batch_size"])
     offsets: list[int] = []
     info = generate_set(pipe, out_tar, name, shard, labels, prompts, float(run["guidance"]), m["steps"],
                         m["batch_size"],
                         cfg["seed"], cfg["data"]["image_size"], cfg["data"]["channels"],
                         key_offset=offset, progress=lambda done, tot: prog(done), keys=keys, images=images,
                         offsets=offsets)
+    remove_parts(out_tar)
     info.pop("seconds")
     if pipe is not None:
         sampling = pipe.describe()
@@ -192,9 +249,14 @@ def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path
     info["index"] = {"every": INDEX_EVERY, "offsets": offsets[::INDEX_EVERY]}  # where sample 0, k, 2k, ... start
     if run["twins"]:
         info["source_parts"] = source_parts(prompt_table, offsets)
+    seconds = time.time() - t0
+    # the job's work, device and throughput, for the cost ledger (synscale.ops.ledger)
+    work = {"unit": "images", "amount": len(labels), "seconds": round(seconds, 3),
+            "per_second": round(len(labels) / max(seconds, 1e-9), 3), "gpus": int(gpus),
+            "gpu_model": dev.get("gpu") or "cpu", "resolution": size}
     man = write_manifest(out_tar, out_manifest, run=name, shard_index=shard, model_dir=pipe_dirs[0],
                          model_dirs=pipe_dirs, family=m["family"], prompt_set=run["prompt"], **info, **dev,
-                         provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=time.time() - t0))
+                         work=work, provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=seconds))
     log.info("%s shard %s: %d images, sha256 %s", name, shard, man["count"], man["sha256"][:12])
     return man
 

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -17,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from synscale.io import atomic_path
+from synscale.train.losslog import open_log
+from synscale.train.preempt import agreed, checkpoint_and_exit, stop_on_signals
 from synscale.train.resume import distributed, restore, save_resume
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,10 @@ def train_loop(model: torch.nn.Module, batches: Iterable, recipe, num_classes: i
     Every ``checkpoint_every`` steps rank 0 writes ``resume_path`` atomically: model, optimizer,
     scheduler and grad-scaler state and the step (the data position is step * accum micro-batches
     per rank). Dropout and Mixup draw from generators seeded per (rank, step), so a resumed run
-    continues exactly as an uninterrupted one.
+    continues exactly as an uninterrupted one. With a ``resume_path``, SIGUSR1 or SIGTERM ends the
+    loop after the current step with that checkpoint written (``synscale.train.preempt``: exit status
+    75), and the loss and learning rate go to ``<output>.loss.csv`` as training goes
+    (``synscale.train.losslog``).
     """
     from synscale.device import autocast
     from synscale.train import optim as R
@@ -88,44 +94,52 @@ def train_loop(model: torch.nn.Module, batches: Iterable, recipe, num_classes: i
     start = restore(resume_path, identity, parts, r.iters)
     net = distributed(model, world_size)
     model.train()
-    it = iter(batches)
     losses = []
     t0 = time.time()
     images = 0
-    for step in range(start, r.iters):
-        sched.step_update(step)
-        opt.zero_grad(set_to_none=True)
-        total = torch.zeros((), device=device)
-        for a in range(r.accum):
-            x, y = next(it)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            torch.manual_seed(_step_seed(seed, rank, step * r.accum + a))
-            if mix is not None:
-                np.random.seed(_step_seed(seed + 1, rank, step * r.accum + a))
-                x, y = mix(x, y)
-            sync = world_size == 1 or a == r.accum - 1
-            ctx = contextlib.nullcontext() if sync else net.no_sync()
-            with ctx:
-                with autocast(device, amp_dtype):
-                    loss = crit(net(x), y) / r.accum
-                scaler.scale(loss).backward()
-            total += loss.detach()
-            images += len(x)
-        scaler.step(opt)
-        scaler.update()
-        if world_size > 1:  # report the global batch's loss, not this rank's part
-            import torch.distributed as dist
+    with stop_on_signals(bool(resume_path)) as flag, open_log(resume_path, start, r.iters, rank) as curve:
+        it = iter(batches)  # after the handlers: loader workers started now inherit them
+        for step in range(start, r.iters):
+            sched.step_update(step)
+            opt.zero_grad(set_to_none=True)
+            total = torch.zeros((), device=device)
+            for a in range(r.accum):
+                x, y = next(it)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                torch.manual_seed(_step_seed(seed, rank, step * r.accum + a))
+                if mix is not None:
+                    np.random.seed(_step_seed(seed + 1, rank, step * r.accum + a))
+                    x, y = mix(x, y)
+                sync = world_size == 1 or a == r.accum - 1
+                ctx = contextlib.nullcontext() if sync else net.no_sync()
+                with ctx:
+                    with autocast(device, amp_dtype):
+                        loss = crit(net(x), y) / r.accum
+                    scaler.scale(loss).backward()
+                total += loss.detach()
+                images += len(x)
+            scaler.step(opt)
+            scaler.update()
+            if world_size > 1:  # report the global batch's loss, not this rank's part
+                import torch.distributed as dist
 
-            dist.all_reduce(total)
-            total = total / world_size
-        losses.append(total.item())
-        if progress:
-            progress(step, losses[-1])
-        done = step + 1
-        if rank == 0 and resume_path and checkpoint_every and done % checkpoint_every == 0 and done < r.iters:
-            save_resume(resume_path, done, identity, parts, data={"micro_batches_per_rank": done * r.accum})
-            if on_checkpoint:
-                on_checkpoint(done)
+                dist.all_reduce(total)
+                total = total / world_size
+            losses.append(total.item())
+            if progress:
+                progress(step, losses[-1])
+            done = step + 1
+            curve(done, losses[-1], opt.param_groups[0]["lr"])
+            if done == r.iters or not resume_path:
+                continue
+            save = partial(save_resume, resume_path, done, identity, parts,
+                           data={"micro_batches_per_rank": done * r.accum})
+            if agreed(flag, world_size, device):
+                checkpoint_and_exit(flag, done, r.iters, save, resume_path, rank, world_size)
+            if rank == 0 and checkpoint_every and done % checkpoint_every == 0:
+                save()
+                if on_checkpoint:
+                    on_checkpoint(done)
     model.eval()
     seconds = time.time() - t0
     return {"iters": r.iters, "warmup": r.warmup, "resumed_from": start, "processes": world_size,

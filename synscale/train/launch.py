@@ -11,15 +11,26 @@ outputs and starts the workers:
 Workers run ``python -m synscale.train.launch SPEC``: a fresh interpreter that imports the package,
 never the rule's script (so no ``snakemake`` object is needed there). NCCL on GPUs, gloo on CPUs.
 Worker output is forwarded line by line into the job's log.
+
+Signals (``synscale.train.preempt``): torchrun is started with SIGUSR1 ignored (across nodes, by
+``trap '' USR1`` in the command srun runs), so SLURM's warning, sent to every process of the job,
+reaches the workers' training loops and does not end torchrun. A SIGUSR1 or SIGTERM that reaches
+only the launching process is passed on to torchrun's workers. When the workers stopped on a signal
+with their resume checkpoint written, the launcher exits with their status, ``PREEMPTED``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+from synscale.train.preempt import MARK, PREEMPTED, SIGNALS, Preempted, ignore_warning
 
 log = logging.getLogger("synscale")
 
@@ -41,6 +52,7 @@ def command(spec: str | Path, nodes: int, gpus: int, env: dict | None = None) ->
                           capture_output=True, text=True).stdout.split()[0]
     port = 29500 + int(env["SLURM_JOB_ID"]) % 1000
     return ["srun", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
+            "sh", "-c", "trap '' USR1; exec \"$@\"", "sh",  # the warning ignored by torchrun, not by its workers
             sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes}", f"--nproc-per-node={gpus}",
             "--rdzv-backend=c10d", f"--rdzv-endpoint={head}:{port}", f"--rdzv-id={env['SLURM_JOB_ID']}",
             *worker]
@@ -74,17 +86,52 @@ def launch(spec: dict, spec_path: str | Path, nodes: int, gpus: int, threads_per
         cmd = command(spec_path, nodes, gpus)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_process), "PYTHONUNBUFFERED": "1"}
         log.info("launching %d x %d processes: %s", nodes, gpus, " ".join(cmd))
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=ignore_warning)
         tail: list[str] = []
-        for line in proc.stdout:
-            line = line.rstrip()
-            log.info("| %s", line)
-            tail = (tail + [line])[-20:]
-        if proc.wait():
+        stopped = False
+        with forward_signals(proc):
+            for line in proc.stdout:
+                line = line.rstrip()
+                log.info("| %s", line)
+                tail = (tail + [line])[-20:]
+                stopped = stopped or MARK in line
+            code = proc.wait()
+        if code and stopped:
+            log.warning("training workers %s; exiting with status %d", MARK, PREEMPTED)
+            raise Preempted(-1)
+        if code:
             raise RuntimeError(f"training workers exited with status {proc.returncode}; last lines:\n"
                                + "\n".join(tail))
     finally:
         spec_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def forward_signals(proc: subprocess.Popen):
+    """While the block runs, SIGUSR1 and SIGTERM to this process go on to every process below
+    ``proc`` (torchrun ignores SIGUSR1; training workers stop at the end of their step, others end
+    on SIGTERM). Off the main thread the signals keep their handlers."""
+    import psutil
+
+    def forward(signum, frame):
+        try:
+            below = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            return
+        for p in below:
+            with contextlib.suppress(psutil.Error):
+                p.send_signal(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, forward) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def worker(spec_path: str | Path) -> None:

@@ -53,8 +53,30 @@ def through_slurm(workdir, *args, configfile=TINY, env=None, check=True) -> tupl
     return p.returncode, p.stdout + p.stderr
 
 
+def _job_uuid(rule: str, wildcards: str) -> str:
+    """The id Snakemake gives a group job in its submission message: the uuid of one of its jobs."""
+    from snakemake.common import get_uuid
+
+    w = dict(kv.split("=", 1) for kv in wildcards.split(", ")) if wildcards else {}
+    return str(get_uuid(f"{rule}:{','.join(sorted(f'{k}:{v}' for k, v in w.items()))}"))
+
+
+def group_blocks(out: str) -> list[list[tuple[str, str]]]:
+    """The (rule, wildcards) of the jobs of each group job Snakemake listed."""
+    groups = []
+    for block in re.split(r"\n(?=\[[^\]]+\] Group job )", out)[1:]:
+        body = block.split("\n\n", 1)[1] if "\n\n" in block else ""
+        members = []
+        for job in re.split(r"\n(?=    \[[^\]]+\]\n    rule )", "\n" + body)[1:]:
+            m = re.search(r"^    rule (\w+):", job, re.M)
+            w = re.search(r"^        wildcards: ([^\n]*)", job, re.M)
+            members.append((m.group(1), w.group(1).strip() if w else ""))
+        groups.append(members)
+    return groups
+
+
 def submitted(out: str) -> tuple[list[tuple[str, str]], set[str]]:
-    """(rule, wildcards) of every job submitted to SLURM, and the SLURM job ids."""
+    """(rule, wildcards) of every job submitted to SLURM, alone or in a group job, and the SLURM job ids."""
     jobs = {}
     for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", out):
         m = re.search(r"(local)?rule (\w+):.*?jobid: (\d+)", block, re.S)
@@ -62,13 +84,17 @@ def submitted(out: str) -> tuple[list[tuple[str, str]], set[str]]:
             w = re.search(r"wildcards: ([^\n]*)", block)
             jobs[m.group(3)] = (m.group(2), w.group(1).strip() if w else "")
     ids, slurm_ids = set(), set()
-    for m in re.finditer(r"Job (\d+) has been submitted with SLURM jobid (\d+)", out):
+    for m in re.finditer(r"Job ([\w-]+) has been submitted with SLURM jobid (\d+)", out):
         ids.add(m.group(1))
         slurm_ids.add(m.group(2))
     for m in re.finditer(r"Submitted array job with Snakemake IDs ([\d,]+) and SLURM job ID (\d+)", out):
         ids.update(m.group(1).split(","))
         slurm_ids.add(m.group(2))
-    return sorted(jobs[i] for i in ids if i in jobs), slurm_ids
+    found = [jobs[i] for i in ids if i in jobs]
+    for members in group_blocks(out):
+        if any(_job_uuid(*j) in ids for j in members):
+            found.extend(members)
+    return sorted(found), slurm_ids
 
 
 def known_to_slurm(slurm_ids) -> set[str]:
@@ -162,5 +188,132 @@ def test_report_after_run(built):
     p = smk(wd, "--report", str(wd / "report.html"), options=(), configfile_first=True, env={"PYTHONPATH": str(ROOT)},
             check=False, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
-    html = (wd / "report.html").read_text(errors="replace")
-    assert len(html) > 10_000 and "scaling" in html.lower()
+    from support.report_html import check_report
+
+    check_report(wd / "report.html", wd / "results", {RUN: "sd", "real": "real"})
+
+
+# --------------------------------------------------------------------------- time limits and preemption
+# Jobs that need a few minutes run under a 2-minute SLURM time limit with the warning 30 s before
+# it (the profile asks for 600 s): each attempt writes its resume checkpoint on SIGUSR1 (or on the
+# SIGTERM at the limit) and exits with status 75, Snakemake resubmits it, and the last attempt ends
+# with the weights of a run that was never interrupted. Two minutes, not one: SLURM looks at time
+# limits every 30 s and sends the warning up to a minute early, so under a 1-minute limit it comes
+# as the job starts, before the training loop listens for it (the job then stops at the limit).
+LIMIT = 2
+LEAD = 30
+ATTEMPTS = 20
+PREEMPT_TARGETS = {"train_classifier": "results/checkpoints/real/n100/model.pt",
+                   "train_clip": "results/clip/checkpoints/real_digits/n250/model.pt",
+                   "generate_shard": f"results/shards/{RUN}/shard-00000.tar"}
+
+
+def preempt_config(path: Path) -> Path:
+    """The tiny config cut down to one real classifier at D=100 with 6,000 iterations (about 2
+    minutes on one idle CPU), CLIP's real arm at 250 captions for 240 epochs (1,200 steps, about 2
+    minutes) and one generated shard of 1,000 images at 25 sampling steps (about 2 minutes, in 10
+    parts)."""
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["runs"] = [{"model": "sd", "guidance": 2, "prompt": "incap", "scales": [100]},
+                   {"model": "real", "scales": [100]}]
+    cfg["classifier"]["schedule"] = {"base_scale": 100, "base_iters": 6000, "iters_per_doubling": 0}
+    cfg["classifier"]["checkpoint_every"] = 100_000  # only the signal writes a resume checkpoint
+    cfg["clip"]["train"]["epochs"] = 240
+    cfg["clip"]["train"]["checkpoint_every"] = 100_000
+    cfg["generation"]["shard_size"] = 1000
+    cfg["models"]["sd"]["steps"] = 25
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def preempt_ws(slurm, tmp_path_factory):
+    """A workspace with every input of the three jobs built locally (no SLURM), and a copy of it
+    where the same jobs run uninterrupted (started here, in the background)."""
+    import shutil
+
+    wd = tmp_path_factory.mktemp("preempt")
+    cfg = preempt_config(wd / "config.yaml")
+    smk(wd, *PREEMPT_TARGETS.values(), "--omit-from", *PREEMPT_TARGETS, configfile=cfg, timeout=1800)
+    ref = tmp_path_factory.mktemp("uninterrupted")
+    shutil.copytree(wd, ref, dirs_exist_ok=True, symlinks=True)
+    from support.repo import repo_env, snakemake_cmd
+
+    whole = subprocess.Popen(snakemake_cmd(ref, *PREEMPT_TARGETS.values(), configfile=cfg,
+                                           options=("--cores", "1")),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=repo_env())
+    yield wd, cfg, ref, whole
+    if whole.poll() is None:
+        whole.kill()
+
+
+def _uninterrupted(preempt_ws, target) -> Path:
+    _, _, ref, whole = preempt_ws
+    out = whole.communicate(timeout=1800)[0] if whole.poll() is None else ""
+    assert (ref / target).exists(), out[-3000:]
+    return ref / target
+
+
+def _limited(wd, cfg, rule, extra=()) -> str:
+    """The job of ``rule`` through SLURM with a LIMIT-minute limit (and the warning, for training)."""
+    res = [f"{rule}:runtime={LIMIT}", *extra]
+    code, out = through_slurm(wd, PREEMPT_TARGETS[rule], "--retries", str(ATTEMPTS), "--set-resources", *res,
+                              configfile=cfg, check=False)
+    (wd / f"{rule}.log").write_text(out)
+    assert code == 0, out[-5000:]
+    return out
+
+
+def _slurm_logs(wd, rule) -> str:
+    """The SLURM logs the plugin kept: those of the failed attempts."""
+    return "".join(p.read_text(errors="replace")
+                   for p in sorted((wd / ".snakemake" / "slurm_logs").rglob("*.log")) if f"rule_{rule}" in str(p))
+
+
+def _weights(path) -> dict:
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state.get("model") or state["state_dict"]
+
+
+@pytest.mark.parametrize("rule, log, total", [("train_classifier", "train/real/n100.log", 6000),
+                                              ("train_clip", "clip/train/real_digits/n250.log", 1200)])
+def test_training_on_a_time_limit_checkpoints_and_resumes(preempt_ws, rule, log, total):
+    import torch
+
+    wd, cfg, _, _ = preempt_ws
+    out = _limited(wd, cfg, rule, [f"{rule}:slurm_extra='--signal=USR1@{LEAD}'"])
+    attempts = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", out)
+    assert len(attempts) >= 2, out[-3000:]
+    failed = _slurm_logs(wd, rule)
+    stops = re.findall(rf"stopped on a signal at step (\d+) of {total} \((SIGUSR1|SIGTERM)\)", failed)
+    assert stops and "exit status 75" in failed, failed[-4000:]
+    assert "SIGUSR1" in {name for _, name in stops}, stops  # the warning, not only the limit itself
+    last = int(stops[-1][0])
+    final_log = (wd / "results" / "logs" / log).read_text()
+    resumed = re.findall(rf"resumed from \S+\.resume at step (\d+) of {total}", final_log)
+    assert resumed == [str(last)], final_log[-2000:]
+    model = wd / PREEMPT_TARGETS[rule]
+    assert json.loads(model.with_name("train.json").read_text())["resumed_from"] == last
+    steps = [int(line.split(",")[0]) for line in Path(f"{model}.loss.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps)) and steps[-1] == total  # every row once, in order, to the end
+    a, b = _weights(model), _weights(_uninterrupted(preempt_ws, PREEMPT_TARGETS[rule]))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    print(f"{rule}: {len(attempts)} attempts, stopped at steps {stops}")
+
+
+def test_generation_on_a_time_limit_samples_only_missing_parts(preempt_ws):
+    wd, cfg, _, _ = preempt_ws
+    out = _limited(wd, cfg, "generate_shard")
+    attempts = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", out)
+    assert len(attempts) >= 2, out[-3000:]
+    log = (wd / "results" / "logs" / "generate" / RUN / "shard-00000.log").read_text()
+    kept = re.search(r"kept (\d+) of (\d+) parts from an earlier attempt; sampling the missing (\d+)", log)
+    assert kept and int(kept.group(1)) >= 1 and int(kept.group(1)) + int(kept.group(3)) == int(kept.group(2)), log
+    mine = json.loads((wd / "results" / "shards" / RUN / "shard-00000.json").read_text())
+    whole = _uninterrupted(preempt_ws, PREEMPT_TARGETS["generate_shard"])
+    assert mine["sha256"] == json.loads(whole.with_suffix(".json").read_text())["sha256"]
+    assert not list((wd / "results" / "shards" / RUN).glob("*.npz"))

@@ -14,6 +14,8 @@ rule analysis:
         table=analysis_item("table.html", "table_a9.rst", "Table A9: classes of lowest k", "7 Paper tables"),
     log:
         f"{LOGS}/analysis/{{run}}.log",
+    group:
+        "summarize"
     params:
         config=job_config((*keys.ANALYSIS, *keys.SAMPLES)),
     script:

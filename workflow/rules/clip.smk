@@ -34,6 +34,8 @@ if CLIP:
             f"{LOGS}/clip/captions/{{dataset}}/block-{{block}}.log",
         benchmark:
             benchmark("clip_captions", "{dataset}/block-{block}")
+        group:
+            "caption_tables"
         resources:
             mem_mb=mem_mb,
         params:
@@ -102,6 +104,8 @@ if CLIP:
             ),
         log:
             f"{LOGS}/clip/fit/{{arm}}.log",
+        group:
+            "summarize"
         params:
             config=job_config(keys.CLIP_FIT + ("clip.study.fit_range", "clip.train.recipes")),
             arm="{arm}",
@@ -130,6 +134,8 @@ if CLIP:
             ),
         log:
             f"{LOGS}/clip/summary.log",
+        group:
+            "summarize"
         params:
             config=job_config(()),
             arms=CLIP["study"]["arms"],
@@ -151,6 +157,8 @@ if CLIP:
                 ),
             log:
                 f"{LOGS}/clip/cfg_sweep.log",
+            group:
+                "summarize"
             params:
                 config=job_config(()),
                 guidance=[C.fmt_guidance(g) for g in CLIP["cfg_sweep"]["guidance"]],
@@ -224,6 +232,8 @@ if CLIP:
                 ),
             log:
                 f"{LOGS}/clip/recipes.log",
+            group:
+                "summarize"
             params:
                 config=job_config(("clip.recipe_study",)),
             script:

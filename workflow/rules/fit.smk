@@ -13,6 +13,8 @@ rule fit:
         ),
     log:
         f"{LOGS}/fit/{{run}}.log",
+    group:
+        "summarize"
     params:
         config=job_config(keys.FIT),
         run=run_params,
@@ -29,6 +31,8 @@ rule scaling_summary:
         csv=scaling_summary_csv(),
     log:
         f"{LOGS}/fit/summary.log",
+    group:
+        "summarize"
     params:
         config=job_config(()),
         families={name: m["family"] for name, m in CFG["models"].items()},

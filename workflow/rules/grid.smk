@@ -14,6 +14,8 @@ rule grid:
         ),
     log:
         f"{LOGS}/grid/summary.log",
+    group:
+        "summarize"
     params:
         config=job_config(keys.GRID),
         runs=lambda w: {

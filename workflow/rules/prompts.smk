@@ -14,6 +14,8 @@ rule prompts:
         f"{LOGS}/prompts/{{prompt}}.log",
     benchmark:
         benchmark("prompts", "{prompt}")
+    group:
+        lambda w: None if w.prompt in ("word2sen", "incap") else "prepare"  # those wait on GPU jobs
     threads: THREADS
     resources:
         gpu=lambda w: 1 if w.prompt == "word2sen" else 0,

@@ -50,6 +50,8 @@ rule report_figures:
         per_scale_csv=report_file("per_scale.csv"),
     log:
         f"{LOGS}/report/figures.log",
+    group:
+        "summarize"
     params:
         config=job_config((*keys.REPORT, "data.source", "fit.reference_scale")),
         runs=lambda w: report_figure_runs(),
@@ -70,6 +72,8 @@ rule sample_grid:
         ),
     log:
         f"{LOGS}/report/samples/{{run}}.log",
+    group:
+        "summarize"
     params:
         config=job_config(keys.SAMPLES),
         run="{run}",

@@ -1,5 +1,16 @@
 # Requests per job on a cluster (ignored by local runs). Runtimes grow with the work a job does
-# (shard size, training iterations) and with the attempt number, so a retry asks for more time.
+# (shard size, training iterations). A job that keeps its progress asks for the same time on every
+# attempt: classifier and CLIP training write a resume checkpoint on SLURM's warning signal (the
+# profile's `--signal=USR1@...`, exit status 75) and on SIGTERM, and their retry continues from it; a
+# generation job keeps the part files it finished and samples only the missing ones. Every other
+# job (T2I training, prompts, captions, the index, the reference, CPU jobs) restarts from nothing, so
+# its retry asks for more time: runtime x attempt. Memory grows with the attempt for every job.
+from synscale.train.preempt import ignore_warning_in_job
+
+# In the Snakemake process that runs a job inside a SLURM allocation: SIGUSR1, the warning SLURM
+# sends to every process of the job before its time limit, is ignored here and by what this process
+# starts, until a training loop sets its own handler (synscale/train/preempt.py).
+ignore_warning_in_job()
 
 
 def mem_mb(wildcards, attempt):
@@ -16,12 +27,13 @@ def runtime_generate(wildcards, attempt):
     else:
         n = GEN_SHARD
     per_gpu = n / CFG["generation"]["gpus"]
-    return int(10 + RESOURCES["generate_minutes_per_1k_images"] * per_gpu / 1000) * attempt
+    return int(10 + RESOURCES["generate_minutes_per_1k_images"] * per_gpu / 1000)  # parts kept: no growth
 
 
 def runtime_train(wildcards, attempt):
+    # resumes from the checkpoint it wrote on the signal: the same time on every attempt
     iters, _ = C.iterations(int(wildcards.scale), CFG["classifier"]["schedule"])
-    return int(10 + RESOURCES["train_minutes_per_1k_iters"] * iters / 1000) * attempt
+    return int(10 + RESOURCES["train_minutes_per_1k_iters"] * iters / 1000)
 
 
 def runtime_t2i(wildcards, attempt):
@@ -51,7 +63,8 @@ def runtime_clip(wildcards, attempt):
     from synscale.config.recipes import pick_recipe
 
     r = pick_recipe(CLIP["train"], int(wildcards.scale))
-    return int(10 + CLIP["train"]["minutes_per_1m_samples"] * r.steps * r.batch_size / 1e6) * attempt
+    # resumes from the checkpoint it wrote on the signal: the same time on every attempt
+    return int(10 + CLIP["train"]["minutes_per_1m_samples"] * r.steps * r.batch_size / 1e6)
 
 
 def node_request(key, section):
