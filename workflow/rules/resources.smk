@@ -4,7 +4,9 @@
 # profile's `--signal=USR1@...`, exit status 75) and on SIGTERM, and their retry continues from it; a
 # generation job keeps the part files it finished and samples only the missing ones. Every other
 # job (T2I training, prompts, captions, the index, the reference, CPU jobs) restarts from nothing, so
-# its retry asks for more time: runtime x attempt. Memory grows with the attempt for every job.
+# its retry asks for more time: runtime x attempt. Memory grows with the attempt for every job, up
+# to 3x: a job that keeps its progress may be retried many times (a training job meeting its time
+# limit again and again) and must not end up asking for more memory than a node has.
 from synscale.train.preempt import ignore_warning_in_job
 
 # In the Snakemake process that runs a job inside a SLURM allocation: SIGUSR1, the warning SLURM
@@ -14,7 +16,7 @@ ignore_warning_in_job()
 
 
 def mem_mb(wildcards, attempt):
-    return RESOURCES["mem_mb"] * attempt
+    return RESOURCES["mem_mb"] * min(attempt, 3)
 
 
 def runtime_generate(wildcards, attempt):

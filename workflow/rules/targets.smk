@@ -177,3 +177,29 @@ def report_figure_runs():
     for n, r in report_runs().items():
         out[n]["evals"] = [eval_json(n, s) for s in r.scales]
     return out
+
+
+# the cost ledger's helpers (ledger.smk)
+def ledger_csv():
+    return f"{RES}/ledger.csv"
+
+
+def ledger_rules():
+    """For every rule with a benchmark directive, its name -> the pattern of its benchmark file and
+    of the first JSON it writes (None when it writes none)."""
+    out = {}
+    for r in workflow.rules:
+        if r.benchmark is None:
+            continue
+        jsons = [str(o) for o in r.output if str(o).endswith(".json")]
+        out[r.name] = {"benchmark": str(r.benchmark), "record": jsons[0] if jsons else None}
+    return dict(sorted(out.items()))
+
+
+def ledger_item(name, caption, figure):
+    return report(
+        report_file(name),
+        caption=f"../report/{caption}",
+        category="8 Progress and cost",
+        labels=cross_run_labels(figure),
+    )
