@@ -122,3 +122,21 @@ def test_repeated_key_and_results_file_stop_snakemake(tmp_path):
     (tmp_path / "wd2" / "out").write_text("a file, not a directory")
     p = smk(tmp_path / "wd2", "-n", configfile=bad, check=False)
     assert p.returncode != 0 and "config key 'results' = 'out': a file of that name exists" in p.stdout + p.stderr
+
+
+def test_the_paper_grid_goes_to_slurm_in_fewer_submissions(tmp_path):
+    """Through the SLURM profile, the grid's short CPU jobs are bundled into job groups: 465 jobs in 18
+    group jobs (16 of caption tables, 24 blocks each; the prompt sets; the fits, summaries and
+    figures), so 2,789 submitted jobs go out in 2,342 sbatch calls (the local ones, `all`, the ledger
+    and the external reference link, are not submitted)."""
+    p = smk(tmp_path, "-n", "--config", "allow_missing_paths=True", configfile=ROOT / "config" / "paper.yaml",
+            options=("--profile", str(ROOT / "profiles" / "slurm")), configfile_first=True,
+            env={"SLURM_CONF": "/dev/null"})
+    groups = re.findall(r"\] Group job (\w+) ", p.stdout)
+    assert sorted(set(groups)) == ["caption_tables", "prepare", "summarize"]
+    assert (groups.count("caption_tables"), groups.count("prepare"), groups.count("summarize")) == (16, 1, 1)
+    grouped = len(re.findall(r"^    rule (\w+):", p.stdout, re.M))
+    alone = re.findall(r"^rule (\w+):", p.stdout, re.M)
+    local = sum(1 for rule in alone if rule in ("all", "ledger", "reference_external"))  # the localrules
+    assert grouped == 465 and len(alone) + grouped == sum(job_stats(p.stdout).values())
+    assert len(alone) - local + len(groups) == 2342 < len(alone) - local + grouped == 2789
