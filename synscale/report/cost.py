@@ -13,11 +13,13 @@ from typing import Iterable, Sequence
 from synscale.io import atomic_path
 from synscale.report.axes import finish, pyplot
 
+SHARED = "shared by runs"  # the run label of a job no single run owns
+
 
 def _totals(rows: Iterable[dict], by: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for r in rows:
-        t = out.setdefault(str(r.get(by) or "-"), {"jobs": 0, "timed": 0, "wall_s": 0.0, "gpu_hours": 0.0})
+        t = out.setdefault(str(r.get(by) or SHARED), {"jobs": 0, "timed": 0, "wall_s": 0.0, "gpu_hours": 0.0})
         t["jobs"] += 1
         if r.get("wall_s") not in (None, ""):
             t["timed"] += 1
@@ -31,7 +33,8 @@ def cost_html(rows: Sequence[dict], out_html: str | Path) -> None:
     parts = ["<html><body>", f"<p>{len(rows)} job(s) in the ledger; "
              f"{sum(1 for r in rows if r.get('wall_s') in (None, ''))} without a benchmark file "
              "(counted, not timed).</p>"]
-    for by, title in (("rule", "per rule"), ("run", "per run ('-': jobs shared by runs)")):
+    shared = f"per run ({SHARED}: the T2I models, the reference, data, prompts)"
+    for by, title in (("rule", "per rule"), ("run", shared)):
         parts.append(f"<h3>GPU-hours {html.escape(title)}</h3><table border='1' cellpadding='3'>"
                      "<tr><th>" + by + "</th><th>jobs</th><th>timed</th><th>wall hours</th><th>GPU-hours</th></tr>")
         for key, t in _totals(rows, by).items():
