@@ -148,3 +148,14 @@ def save_tiny_amused(out_dir: str | Path, seed: int = 0, size: int = 16) -> Path
                 seed=seed, image_size=size, token_grid=size // 2 ** (vq_blocks - 1), vocab_size=CLIP_VOCAB_SIZE,
                 codebook_size=codebook)
     return out
+
+
+def save_tiny_families(out_dir: str | Path, words: Sequence[str]) -> dict[str, list[Path]]:
+    """One tiny saved pipeline of each T2I family at 16 px, keyed by family: the pipeline
+    directories a model's ``path`` (and, for the cascade, ``sr_path``) names."""
+    from support.assets import save_tiny_sd
+
+    d = Path(out_dir)
+    s1, s2 = save_tiny_if(d / "if", base_size=8, sr_size=16, words=words)
+    return {"latent_diffusion": [save_tiny_sd(d / "sd", image_size=16)], "pixel_cascade": [s1, s2],
+            "masked_token": [save_tiny_amused(d / "amused", size=16)]}

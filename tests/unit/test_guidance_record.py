@@ -15,13 +15,11 @@ STEPS = 3
 
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
-    from support.assets import save_tiny_sd
-    from support.assets_families import save_tiny_amused, save_tiny_if
+    from support.assets_families import save_tiny_families
 
-    d = tmp_path_factory.mktemp("families")
-    s1, s2 = save_tiny_if(d / "if", base_size=8, sr_size=16, words=CAPTIONS)
-    return {"sd": [save_tiny_sd(d / "sd", image_size=16)], "imagen": [s1, s2],
-            "muse": [save_tiny_amused(d / "amused", size=16)]}
+    by_family = save_tiny_families(tmp_path_factory.mktemp("families"), CAPTIONS)
+    return {"sd": by_family["latent_diffusion"], "imagen": by_family["pixel_cascade"],
+            "muse": by_family["masked_token"]}
 
 
 @pytest.fixture

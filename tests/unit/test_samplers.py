@@ -12,13 +12,9 @@ PROMPTS = ["zero", "seven"]
 
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
-    from support.assets import save_tiny_sd
-    from support.assets_families import save_tiny_amused, save_tiny_if
+    from support.assets_families import save_tiny_families
 
-    d = tmp_path_factory.mktemp("families")
-    s1, s2 = save_tiny_if(d / "if", base_size=8, sr_size=16, words=PROMPTS)
-    return {"latent_diffusion": [save_tiny_sd(d / "sd", image_size=16)], "pixel_cascade": [s1, s2],
-            "masked_token": [save_tiny_amused(d / "amused", size=16)]}
+    return save_tiny_families(tmp_path_factory.mktemp("families"), PROMPTS)
 
 
 def _sample(sampler, seed, guidance, steps=4):
