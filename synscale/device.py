@@ -67,3 +67,13 @@ def describe(device: torch.device, dtype: torch.dtype) -> dict:
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(device)
     return out
+
+
+def work_record(unit: str, amount: int, seconds: float, dev: dict, gpus: int = 1, **extra) -> dict:
+    """A job's ``work`` block for the cost ledger (``synscale.ops.ledger``): ``amount`` ``unit``
+    (images generated or scored, samples trained on) in ``seconds`` on ``gpus`` devices of the model
+    ``describe`` named in ``dev`` ("cpu" without one), the throughput, and ``extra`` facts the cost
+    model matches on (steps, resolution, arch)."""
+    return {"unit": unit, "amount": int(amount), "seconds": round(float(seconds), 3),
+            "per_second": round(amount / max(float(seconds), 1e-9), 3), "gpus": int(gpus),
+            "gpu_model": dev.get("gpu") or "cpu", **extra}

@@ -121,7 +121,7 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     from synscale.clip.model import build_model, make_pair_loader, resume_identity, train_loop, transforms
     from synscale.clip.study import run_train_section
     from synscale.config.recipes import pick_recipe
-    from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.device import describe, job_device, place, resolve_dtype, work_record
     from synscale.train.resume import load_resume
 
     cfg, run, scale = spec["config"], spec["run"], spec["scale"]
@@ -159,7 +159,11 @@ def train_job(rank: int, world: int, spec: dict) -> None:
             "scale": scale, "captions": captions, "model": model_spec, "recipe": recipe.name}
     with atomic_path(spec["out_ckpt"]) as tmp:
         torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
-    out = {**meta, **stats, "blocks": len(parts), "recipe": recipe.as_dict(), **describe(device, amp),
+    dev = describe(device, amp)
+    steps = stats["steps"] - (stats.get("resumed_from") or 0)
+    work = work_record("samples", steps * recipe.batch_size, stats["train_seconds"], dev, world, steps=steps,
+                       arch=model_spec.get("name") if isinstance(model_spec, dict) else str(model_spec))
+    out = {**meta, **stats, "blocks": len(parts), "recipe": recipe.as_dict(), **dev, "work": work,
            "files": {Path(spec["out_ckpt"]).name: record(spec["out_ckpt"])},
            "provenance": provenance(cfg, seeds={"train": seed, "syn+real": "seed_for(train seed, 'syn+real', epoch, "
                                                 "block)"}, wall_time_s=time.time() - t0)}
@@ -205,7 +209,7 @@ def zero_shot_eval(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str
     from synscale.clip.model import class_weights, image_features, transforms, zero_shot_scores
     from synscale.clip.zeroshot import evaluate_downstream, probe_test_set
     from synscale.data.loader import ShardPart, make_loader
-    from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.device import describe, job_device, place, resolve_dtype, work_record
     from synscale.measure.ood import class_subset
     from synscale.measure.probes import probe_kind
 
@@ -252,6 +256,8 @@ def zero_shot_eval(cfg: dict, run: str, scale: int, ckpt: str, val: Sequence[str
     out["downstream_sets"] = sorted(down)
     out["downstream_average"] = float(np.mean([v["top1"] for v in down.values()])) if down else None
     out.update(describe(device, amp))
+    scored = out["val"]["n"] + sum(v["n"] for v in out["ood"].values()) + sum(v["n"] for v in out["probes"].values())
+    out["work"] = work_record("images", scored, time.time() - t0, out)
     out["provenance"] = provenance(cfg, wall_time_s=time.time() - t0)
     write_json(out_json, out)
     log.info("%s N=%d: zero-shot val top-1 %.4f loss %.4f (tau %.1f)", run, scale, out["val"]["top1"],

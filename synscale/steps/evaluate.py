@@ -87,7 +87,7 @@ def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: di
     Images stream through the loader at the classifier's evaluation crop, on the job's device."""
     from synscale.config import recipes as R
     from synscale.data.loader import ShardPart, eval_transform, make_loader
-    from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.device import describe, job_device, place, resolve_dtype, work_record
     from synscale.measure.probes import average
     from synscale.train.classifier import load_checkpoint, predict, scores
 
@@ -117,6 +117,8 @@ def evaluate_at_scale(cfg: dict, run: str, scale: int, ckpt, val_shards, ood: di
     out["probes"] = run_probes(cfg, model, amp, device, cc, tf, probe_inputs or {})
     out["probe_average"] = average(out["probes"])
     out.update(describe(device, amp))
+    scored = out["val"]["n"] + sum(v["n"] for v in out["ood"].values())
+    out["work"] = work_record("images", scored, time.time() - t0, out, resolution=cc["input_size"])
     out["provenance"] = provenance(cfg, wall_time_s=time.time() - t0)
     write_json(out_json, out)
     log.info("%s D=%d: val loss %.4f top-1 %.4f", run, scale, out["val"]["loss"], out["val"]["top1"])

@@ -215,6 +215,7 @@ def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path
     image per caption, in its order and under its key. ``gpus``: processes sampling the images
     (each a share of the batches, with the same per-batch seeds)."""
     from synscale.data.shards import write_manifest
+    from synscale.device import work_record
     from synscale.t2i.generate import generate_set
     from synscale.t2i.samplers import pipeline_dirs
 
@@ -251,9 +252,7 @@ def generate_images(cfg: dict, run: dict, shard: int | str, pipe_dir: str | Path
         info["source_parts"] = source_parts(prompt_table, offsets)
     seconds = time.time() - t0
     # the job's work, device and throughput, for the cost ledger (synscale.ops.ledger)
-    work = {"unit": "images", "amount": len(labels), "seconds": round(seconds, 3),
-            "per_second": round(len(labels) / max(seconds, 1e-9), 3), "gpus": int(gpus),
-            "gpu_model": dev.get("gpu") or "cpu", "resolution": size}
+    work = work_record("images", len(labels), seconds, dev, int(gpus), resolution=size)
     man = write_manifest(out_tar, out_manifest, run=name, shard_index=shard, model_dir=pipe_dirs[0],
                          model_dirs=pipe_dirs, family=m["family"], prompt_set=run["prompt"], **info, **dev,
                          work=work, provenance=provenance(cfg, seeds={"shard": info["seed"]}, wall_time_s=seconds))

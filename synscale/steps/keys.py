@@ -10,6 +10,8 @@ IMAGE_KEYS = ("data.image_size", "data.channels")
 # input-name prefixes of the OOD sets and the linear-probe datasets (rules evaluate, evaluate_clip)
 OOD_PREFIX = "ood_"
 PROBE_PREFIX = "probe_"
+# the record rule train_t2i's step writes into the model directory it makes (read by the cost ledger)
+T2I_RECORD = "synscale_training.json"
 
 # rule data_embedded
 DATA = ("seed", "data")

@@ -94,7 +94,7 @@ def measure_testset(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt
     Per-class FID is not measured on the test set (App. G.4: 50 images per class are too few for
     the covariance): rule per_class_fid measures it on training images."""
 
-    from synscale.device import describe
+    from synscale.device import describe, work_record
     from synscale.measure.perceptual import (
         ReferenceLPIPS,
         class_batches,
@@ -128,7 +128,9 @@ def measure_testset(cfg: dict, run: str, testset, ref_ckpt, classes_json, val_pt
     transform = reference_transform(cfg)
     images = class_batches(testset, range(n_classes), transform, d["image_size"], d["channels"], lp["images_per_pass"])
     lq = lpips(distance, images, n_classes, lp["pairs_per_class"], seed_for(cfg["seed"], "lpips", run))
-    out = {"run": run, **q, **fq, **lq, **spaces(cfg), **describe(device, amp),
+    dev = describe(device, amp)
+    out = {"run": run, **q, **fq, **lq, **spaces(cfg), **dev,
+           "work": work_record("images", len(labels), time.time() - t0, dev, resolution=cfg["data"]["image_size"]),
            "reference": {"normalization": reference_normalization(cfg), "val_top1": ref.get("val_top1"),
                          "val_loss": ref.get("val_loss")},
            "provenance": provenance(cfg, seeds={"lpips_pairs": seed_for(cfg["seed"], "lpips", run)},
@@ -164,7 +166,7 @@ def measure_per_class_fid(cfg: dict, run: str, scale: int, largest_scale: int, s
     scale the run trains on (``scale`` is at most that), recorded."""
     import numpy as np
 
-    from synscale.device import describe
+    from synscale.device import describe, work_record
     from synscale.measure.perceptual import first_per_class, require_images
     from synscale.measure.perceptual import per_class_fid as fid_of_each_class
 
@@ -204,7 +206,10 @@ def measure_per_class_fid(cfg: dict, run: str, scale: int, largest_scale: int, s
                     "images": int(len(real["labels"]))},
            "fid_feature_space": space,
            "reference": {"normalization": reference_normalization(cfg), "val_top1": ref.get("val_top1")},
-           **describe(device, amp), "provenance": provenance(cfg, wall_time_s=time.time() - t0)}
+           **describe(device, amp),
+           "work": work_record("images", len(labels), time.time() - t0, describe(device, amp),
+                               resolution=cfg["data"]["image_size"]),
+           "provenance": provenance(cfg, wall_time_s=time.time() - t0)}
     write_json(out_json, out)
     log.info("%s: per-class FID over %d classes, %d synthetic images per class, mean %.3f (%s)", run, n_classes,
              per_class, res["mean_class_fid"], space)

@@ -17,11 +17,13 @@ from typing import Sequence
 import numpy as np
 
 from synscale.data.integrity import check
+from synscale.device import work_record
 from synscale.io import atomic_path, write_json
 from synscale.logs import Progress
 from synscale.provenance import provenance
 from synscale.seeds import seed_for
 from synscale.steps.common import load_classes, read_images
+from synscale.steps.keys import T2I_RECORD
 
 log = logging.getLogger("synscale")
 
@@ -68,6 +70,19 @@ def _train_masked_token(cfg, tc, images, caps, seed, progress):
 
 TRAINERS = {"latent_diffusion": _train_latent_diffusion, "pixel_cascade": _train_pixel_cascade,
             "masked_token": _train_masked_token}
+#: each family's training stages, in order: (steps key, batch size key) of models.<name>.train
+STAGES = {"latent_diffusion": (("vae_steps", "batch_size"), ("unet_steps", "batch_size")),
+          "pixel_cascade": (("stage_1_steps", "batch_size"), ("stage_2_steps", "batch_size")),
+          "masked_token": (("vq_steps", "vq_batch_size"), ("steps", "batch_size"))}
+
+
+def training_work(family: str, tc: dict, seconds: float) -> dict:
+    """The ``work`` block of a tiny model's training (every stage's samples; the tiny models train on
+    the CPU)."""
+    stages = STAGES[family]
+    samples = sum(int(tc[steps]) * int(tc[batch]) for steps, batch in stages)
+    return work_record("samples", samples, seconds, {}, steps=sum(int(tc[steps]) for steps, _ in stages),
+                       arch=family)
 
 
 def train_tiny_model(cfg: dict, model: str, train_shards: Sequence[str | Path], classes_json: str | Path,
@@ -96,9 +111,9 @@ def train_tiny_model(cfg: dict, model: str, train_shards: Sequence[str | Path], 
     log.info("%s (%s): trained in %.0f s: %s", model, family, wall, stats)
     with atomic_path(out_dir, is_dir=True) as tmp:
         save(tmp)
-        write_json(Path(tmp) / "synscale_training.json", {
+        write_json(Path(tmp) / T2I_RECORD, {
             "model": model, "family": family, "n_train_images": len(data), **stats,
-            "training_seconds": round(wall, 1),
+            "training_seconds": round(wall, 1), "work": training_work(family, tc, wall),
             "provenance": provenance(cfg, seeds={"t2i": seed}, wall_time_s=wall),
         })
     return stats

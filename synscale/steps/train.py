@@ -64,7 +64,7 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     """One process of a training job (``synscale.train.launch.worker``)."""
     from synscale.config import recipes as R
     from synscale.data.loader import make_loader, manifest_index, split_parts, train_transform
-    from synscale.device import describe, job_device, place, resolve_dtype
+    from synscale.device import describe, job_device, place, resolve_dtype, work_record
     from synscale.train.classifier import build_model, resume_identity, save_checkpoint, train_loop
     from synscale.train.resume import load_resume
 
@@ -104,9 +104,8 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     dev = describe(device, amp)
     steps = stats["iters"] - stats["resumed_from"]
     # the job's work, device and throughput, for the cost ledger (synscale.ops.ledger)
-    work = {"unit": "samples", "amount": steps * recipe.global_batch, "steps": steps,
-            "seconds": stats["train_seconds"], "per_second": stats["images_per_second"], "gpus": world,
-            "gpu_model": dev.get("gpu") or "cpu", "resolution": recipe.input_size}
+    work = work_record("samples", steps * recipe.global_batch, stats["train_seconds"], dev, world, steps=steps,
+                       resolution=recipe.input_size)
     out = {**meta, **subset, **stats, "recipe": recipe.as_dict(), **dev, "work": work,
            "files": {Path(spec["out_ckpt"]).name: record(spec["out_ckpt"])},
            "provenance": provenance(cfg, seeds={"train": seed}, wall_time_s=time.time() - t0)}

@@ -134,3 +134,32 @@ def test_default_target_builds_the_ledger_and_cost_section(tmp_path):
            "results/report/training_curves.png" in block
     assert "results/report/summary.html" in block  # it runs after the rest of the default target
     assert "results/ledger.csv" in p.stdout.split("rule all:")[1]
+
+
+def test_every_heavy_record_states_its_work(tmp_path, monkeypatch):
+    """The work blocks the steps write (synscale.device.work_record) become the ledger's work and
+    throughput: a tiny T2I model's training (every stage's samples) and an evaluation's images."""
+    from synscale.device import work_record
+    from synscale.steps.t2i import training_work
+
+    tc = {"vae_steps": 10, "unet_steps": 30, "batch_size": 8}
+    w = training_work("latent_diffusion", tc, 20.0)
+    assert (w["unit"], w["amount"], w["steps"], w["gpu_model"], w["per_second"]) == ("samples", 320, 40, "cpu", 16.0)
+    assert training_work("masked_token", {"vq_steps": 5, "vq_batch_size": 4, "steps": 10, "batch_size": 2},
+                         1.0)["amount"] == 40
+    monkeypatch.chdir(tmp_path)
+    _bench(tmp_path / "results/benchmarks/train_t2i/sd.tsv", (25, 900, 24))
+    _write(tmp_path / "results/t2i/sd/synscale_training.json", json.dumps({"model": "sd", "work": w}))
+    _bench(tmp_path / "results/benchmarks/evaluate/real/n100.tsv", (10, 900, 9))
+    _write(tmp_path / "results/eval/real/n100.json", json.dumps({
+        "run": "real", "scale": 100, "work": work_record("images", 500, 8.0, {"gpu": "NVIDIA H100"}, 1)}))
+    rules = {"train_t2i": {"benchmark": "results/benchmarks/train_t2i/{model,[a-z][a-z0-9]*}.tsv",
+                           "record": "results/t2i/{model,[a-z][a-z0-9]*}/synscale_training.json"},
+             "evaluate": {"benchmark": "results/benchmarks/evaluate/{run}/n{scale}.tsv",
+                          "record": "results/eval/{run}/n{scale}.json"}}
+    rows = _by(L.build(rules, {"runs": [], "models": {}, "data": {"image_size": 16}, "generation": {"gpus": 1}}))
+    t2i = rows[("train_t2i", "model=sd")]
+    assert (t2i["work_unit"], t2i["work"], t2i["steps"], t2i["wall_s"], t2i["throughput"]) == ("samples", 320, 40, 25.0,
+                                                                                             12.8)
+    ev = rows[("evaluate", "run=real;scale=100")]
+    assert (ev["work"], ev["device"], ev["throughput"]) == (500, "NVIDIA H100", 50.0)

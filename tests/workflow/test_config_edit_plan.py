@@ -81,3 +81,18 @@ def test_the_tiny_dag_is_the_full_build(plans):
 @pytest.mark.parametrize("key,value,expected", EDITS, ids=[e[0] for e in EDITS])
 def test_config_edit_plans_exactly_what_it_invalidates(plans, key, value, expected):
     assert dict(plans[1][key]) == expected
+
+
+def test_the_ledger_reads_every_heavy_rules_record(plans):
+    """Rule ledger's table (its params): every rule with a benchmark file, and the JSON record it
+    joins, the tiny model's training record inside its model directory included."""
+    import ast
+    import re
+
+    base, _ = plans
+    [params] = [params for (rule, _), (params, _) in base.items() if rule == "ledger"]
+    table = ast.literal_eval(re.search(r"\('rules', (\{.*?\}\})\)", params).group(1))
+    assert re.search(r"/\{model[^}]*\}/synscale_training\.json$", table["train_t2i"]["record"]), table["train_t2i"]
+    for rule in ("train_classifier", "train_clip", "generate_shard", "generate_testset", "evaluate", "evaluate_clip",
+                 "quality", "per_class_fid"):
+        assert table[rule]["record"].endswith(".json"), (rule, table[rule])

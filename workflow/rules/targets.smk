@@ -186,12 +186,14 @@ def ledger_csv():
 
 def ledger_rules():
     """For every rule with a benchmark directive, its name -> the pattern of its benchmark file and
-    of the first JSON it writes (None when it writes none)."""
+    of the first JSON it writes (a directory output's: the training record the step writes in it;
+    None when it writes none)."""
     out = {}
     for r in workflow.rules:
         if r.benchmark is None:
             continue
         jsons = [str(o) for o in r.output if str(o).endswith(".json")]
+        jsons += [f"{o}/{keys.T2I_RECORD}" for o in r.output if o.is_directory]
         out[r.name] = {"benchmark": str(r.benchmark), "record": jsons[0] if jsons else None}
     return dict(sorted(out.items()))
 
