@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -194,33 +195,47 @@ def test_report_after_run(built):
 
 
 # --------------------------------------------------------------------------- time limits and preemption
-# Jobs that need a few minutes run under a 2-minute SLURM time limit with the warning 30 s before
-# it (the profile asks for 600 s): each attempt writes its resume checkpoint on SIGUSR1 (or on the
-# SIGTERM at the limit) and exits with status 75, Snakemake resubmits it, and the last attempt ends
-# with the weights of a run that was never interrupted. Two minutes, not one: SLURM looks at time
-# limits every 30 s and sends the warning up to a minute early, so under a 1-minute limit it comes
-# as the job starts, before the training loop listens for it (the job then stops at the limit).
-LIMIT = 2
+# A job that needs a few minutes is submitted with a limit it would meet; once its first attempt is
+# under way (a training loop logging its loss, so listening for the warning; a first generation
+# part written), the test lowers that attempt's SLURM time limit with `scontrol update` to the
+# minute it is in. SLURM then sends the warning (`--signal=USR1@30`, training) and SIGTERM at the
+# limit: a training job writes its resume checkpoint and exits with status 75, a generation job
+# keeps its finished parts; Snakemake resubmits it, the next attempt (limit untouched) finishes,
+# and its outputs equal those of a run that was never interrupted. Lowering the limit of a running
+# attempt, not submitting with a short one, makes the test independent of the machine's speed:
+# SLURM checks limits every 30 s and sends the warning up to a minute early, so a short limit from
+# the start can warn before the loop listens, or come after a fast machine has finished.
 LEAD = 30
-ATTEMPTS = 20
+ATTEMPTS = 5
 PREEMPT_TARGETS = {"train_classifier": "results/checkpoints/real/n100/model.pt",
                    "train_clip": "results/clip/checkpoints/real_digits/n250/model.pt",
                    "generate_shard": f"results/shards/{RUN}/shard-00000.tar"}
+#: what shows a job's first attempt under way: its loss curve (>= 2 rows) or its first part file
+UNDER_WAY = {"train_classifier": lambda wd: _rows(wd / f"{PREEMPT_TARGETS['train_classifier']}.loss.csv") >= 2,
+             "train_clip": lambda wd: _rows(wd / f"{PREEMPT_TARGETS['train_clip']}.loss.csv") >= 2,
+             "generate_shard": lambda wd: any((wd / PREEMPT_TARGETS["generate_shard"]).parent.glob("*.part-*.npz"))}
+
+
+def _rows(csv: Path) -> int:
+    try:
+        return max(0, len(csv.read_text().splitlines()) - 1)
+    except OSError:
+        return 0
 
 
 def preempt_config(path: Path) -> Path:
     """The tiny config cut down to one real classifier at D=100 with 6,000 iterations (about 2
-    minutes on one idle CPU), CLIP's real arm at 250 captions for 240 epochs (1,200 steps, about 2
-    minutes) and one generated shard of 1,000 images at 25 sampling steps (about 2 minutes, in 10
+    minutes on one idle CPU), CLIP's real arm at 250 captions for 800 epochs (4,000 steps, about 3
+    minutes) and one generated shard of 1,500 images at 25 sampling steps (about 2 minutes, in 15
     parts)."""
     cfg = yaml.safe_load(TINY.read_text())
     cfg["runs"] = [{"model": "sd", "guidance": 2, "prompt": "incap", "scales": [100]},
                    {"model": "real", "scales": [100]}]
     cfg["classifier"]["schedule"] = {"base_scale": 100, "base_iters": 6000, "iters_per_doubling": 0}
     cfg["classifier"]["checkpoint_every"] = 100_000  # only the signal writes a resume checkpoint
-    cfg["clip"]["train"]["epochs"] = 240
+    cfg["clip"]["train"]["epochs"] = 800
     cfg["clip"]["train"]["checkpoint_every"] = 100_000
-    cfg["generation"]["shard_size"] = 1000
+    cfg["generation"]["shard_size"] = 1500
     cfg["models"]["sd"]["steps"] = 25
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -239,29 +254,74 @@ def preempt_ws(slurm, tmp_path_factory):
     shutil.copytree(wd, ref, dirs_exist_ok=True, symlinks=True)
     from support.repo import repo_env, snakemake_cmd
 
-    whole = subprocess.Popen(snakemake_cmd(ref, *PREEMPT_TARGETS.values(), configfile=cfg,
-                                           options=("--cores", "1")),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=repo_env())
+    with open(ref / "uninterrupted.log", "w") as log:
+        whole = subprocess.Popen(snakemake_cmd(ref, *PREEMPT_TARGETS.values(), configfile=cfg,
+                                               options=("--cores", "1")),
+                                 stdout=log, stderr=subprocess.STDOUT, env=repo_env())
     yield wd, cfg, ref, whole
     if whole.poll() is None:
         whole.kill()
 
 
-def _uninterrupted(preempt_ws, target) -> Path:
+def _uninterrupted(preempt_ws, rule) -> Path:
+    """The output of ``rule`` in the uninterrupted run, once that job has finished (its JSON, written
+    after the weights or the shard, is there); the run's other jobs may still be going."""
     _, _, ref, whole = preempt_ws
-    out = whole.communicate(timeout=1800)[0] if whole.poll() is None else ""
-    assert (ref / target).exists(), out[-3000:]
-    return ref / target
+    target = ref / PREEMPT_TARGETS[rule]
+    done = target.parent / "train.json" if rule.startswith("train") else target.with_suffix(".json")
+    deadline = time.time() + 1800
+    while not done.exists() and whole.poll() is None and time.time() < deadline:
+        time.sleep(2)
+    if not done.exists():
+        raise AssertionError(f"the uninterrupted run has no {done}:\n"
+                             f"{(ref / 'uninterrupted.log').read_text(errors='replace')[-3000:]}")
+    return target
 
 
-def _limited(wd, cfg, rule, extra=(), limit=LIMIT) -> str:
-    """The job of ``rule`` through SLURM with a ``limit``-minute limit (and the warning, for training)."""
-    res = [f"{rule}:runtime={limit}", *extra]
-    code, out = through_slurm(wd, PREEMPT_TARGETS[rule], "--retries", str(ATTEMPTS), "--set-resources", *res,
-                              configfile=cfg, check=False)
+def _running(rule) -> list[tuple[str, int]]:
+    """(SLURM job id, seconds run) of this rule's running jobs."""
+    p = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i|%M|%k"], capture_output=True, text=True, timeout=30)
+    found = []
+    for line in p.stdout.split():
+        jobid, elapsed, comment = line.split("|", 2)
+        if comment.startswith(f"rule_{rule}"):
+            parts = [int(x) for x in re.split(r"[-:]", elapsed)]
+            found.append((jobid, sum(v * m for v, m in zip(reversed(parts), (1, 60, 3600, 86400)))))
+    return found
+
+
+def _limit_first_attempt(wd, rule, lowered: list, done: threading.Event) -> None:
+    """Once the first attempt of ``rule`` is under way, lower its time limit to the first whole minute
+    at least 30 s ahead (time limits are whole minutes): the warning 30 s before it then comes from
+    SLURM's next check or the one after, while the loop listens."""
+    while not done.is_set():
+        running = _running(rule)
+        if running and UNDER_WAY[rule](wd):
+            jobid, seconds = running[0]
+            minutes = max(1, -(-(seconds + 30) // 60))
+            p = subprocess.run(["scontrol", "update", f"JobId={jobid}", f"TimeLimit={minutes}"],
+                               capture_output=True, text=True, timeout=30)
+            lowered.append((jobid, seconds, minutes, p.returncode, p.stdout + p.stderr))
+            return
+        time.sleep(0.5)
+
+
+def _limited(wd, cfg, rule, extra=()) -> tuple[str, list]:
+    """The job of ``rule`` through SLURM (limit 20 minutes, the first attempt's lowered as it runs):
+    (Snakemake's output, [(SLURM job id, seconds run, new limit in minutes, scontrol's status and output)])."""
+    lowered, done = [], threading.Event()
+    watcher = threading.Thread(target=_limit_first_attempt, args=(wd, rule, lowered, done), daemon=True)
+    watcher.start()
+    try:
+        code, out = through_slurm(wd, PREEMPT_TARGETS[rule], "--retries", str(ATTEMPTS), "--set-resources",
+                                  f"{rule}:runtime=20", *extra, configfile=cfg, check=False)
+    finally:
+        done.set()
+        watcher.join()
     (wd / f"{rule}.log").write_text(out)
     assert code == 0, out[-5000:]
-    return out
+    assert len(lowered) == 1 and lowered[0][3] == 0, (lowered, out[-3000:])
+    return out, lowered
 
 
 def _slurm_logs(wd, rule) -> str:
@@ -278,14 +338,14 @@ def _weights(path) -> dict:
 
 
 @pytest.mark.parametrize("rule, log, total", [("train_classifier", "train/real/n100.log", 6000),
-                                              ("train_clip", "clip/train/real_digits/n250.log", 1200)])
+                                              ("train_clip", "clip/train/real_digits/n250.log", 4000)])
 def test_training_on_a_time_limit_checkpoints_and_resumes(preempt_ws, rule, log, total):
     import torch
 
     wd, cfg, _, _ = preempt_ws
-    out = _limited(wd, cfg, rule, [f"{rule}:slurm_extra='--signal=USR1@{LEAD}'"])
+    out, lowered = _limited(wd, cfg, rule, [f"{rule}:slurm_extra='--signal=USR1@{LEAD}'"])
     attempts = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", out)
-    assert len(attempts) >= 2, out[-3000:]
+    assert len(attempts) == 2 and attempts[0] == lowered[0][0], (attempts, lowered, out[-3000:])
     failed = _slurm_logs(wd, rule)
     stops = re.findall(rf"stopped on a signal at step (\d+) of {total} \((SIGUSR1|SIGTERM)\)", failed)
     assert stops and "exit status 75" in failed, failed[-4000:]
@@ -298,7 +358,7 @@ def test_training_on_a_time_limit_checkpoints_and_resumes(preempt_ws, rule, log,
     assert json.loads(model.with_name("train.json").read_text())["resumed_from"] == last
     steps = [int(line.split(",")[0]) for line in Path(f"{model}.loss.csv").read_text().splitlines()[1:]]
     assert steps == sorted(set(steps)) and steps[-1] == total  # every row once, in order, to the end
-    a, b = _weights(model), _weights(_uninterrupted(preempt_ws, PREEMPT_TARGETS[rule]))
+    a, b = _weights(model), _weights(_uninterrupted(preempt_ws, rule))
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
@@ -307,13 +367,13 @@ def test_training_on_a_time_limit_checkpoints_and_resumes(preempt_ws, rule, log,
 
 def test_generation_on_a_time_limit_samples_only_missing_parts(preempt_ws):
     wd, cfg, _, _ = preempt_ws
-    out = _limited(wd, cfg, "generate_shard", limit=1)  # no warning needed: every finished part is kept
+    out, lowered = _limited(wd, cfg, "generate_shard")  # no warning needed: every finished part is kept
     attempts = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", out)
-    assert len(attempts) >= 2, out[-3000:]
+    assert len(attempts) == 2 and attempts[0] == lowered[0][0], (attempts, lowered, out[-3000:])
     log = (wd / "results" / "logs" / "generate" / RUN / "shard-00000.log").read_text()
     kept = re.search(r"kept (\d+) of (\d+) parts from an earlier attempt; sampling the missing (\d+)", log)
     assert kept and int(kept.group(1)) >= 1 and int(kept.group(1)) + int(kept.group(3)) == int(kept.group(2)), log
     mine = json.loads((wd / "results" / "shards" / RUN / "shard-00000.json").read_text())
-    whole = _uninterrupted(preempt_ws, PREEMPT_TARGETS["generate_shard"])
+    whole = _uninterrupted(preempt_ws, "generate_shard")
     assert mine["sha256"] == json.loads(whole.with_suffix(".json").read_text())["sha256"]
     assert not list((wd / "results" / "shards" / RUN).glob("*.npz"))
