@@ -8,12 +8,17 @@ pending jobs), and the last failure's log with its last error line. What is pend
 Snakemake (``snakemake -n``); a scale is done when no job of it is pending, running when a job of
 it is in SLURM's queue in state RUNNING, failed when its job or one it waits for left a log that
 says it failed (a job's log ends with ``job failed:`` and the traceback). Running jobs are asked of
-SLURM (``squeue --me``, matched on the comment the SLURM executor gives each job) where squeue is
-installed and answers; elsewhere they are ``unknown``.
+SLURM (``squeue --me``) where squeue is installed and answers; elsewhere they are ``unknown``. A job
+submitted alone is matched on the comment the SLURM executor gives it (its rule and wildcards); a
+job inside a group job (``group:`` in the rules: the group job's comment names the group and its
+rules, not their wildcards) is running when Snakemake has marked its outputs incomplete (it does
+so from submission until the job ends, ``.snakemake/incomplete``) and a running group job names
+its rule.
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import shutil
@@ -29,6 +34,7 @@ from synscale.ops.plan import estimate, results_dir
 FAILED_MARK = "job failed"
 _ERROR = re.compile(r"^\s*(?:[\w.]+(?:Error|Exception|Interrupt|Exit)|Error|error)\b.*")
 RUNNING_STATES = ("RUNNING", "COMPLETING", "CONFIGURING")
+INCOMPLETE = Path(".snakemake") / "incomplete"
 
 
 # ---------------------------------------------------------------- SLURM, logs, benchmarks
@@ -51,6 +57,38 @@ def squeue_jobs(timeout: float = 20.0) -> dict[str, str] | None:
         if comment:
             out[comment] = state
     return out
+
+
+def incomplete_outputs(base: str | Path) -> set[str]:
+    """The output files Snakemake has marked incomplete in the workspace ``base``: those of the jobs
+    it has started and not seen finish (a record per file under ``.snakemake/incomplete``, named by
+    the file's urlsafe base64, split into '@'-prefixed parts where it is long)."""
+    root = Path(base) / INCOMPLETE
+    out = set()
+    for p in root.rglob("*") if root.is_dir() else ():
+        if not p.is_file() or p.name == "migration_underway":
+            continue
+        code = "".join(part.removeprefix("@") for part in p.relative_to(root).parts)
+        try:
+            out.add(base64.urlsafe_b64decode(code).decode())
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return out
+
+
+def running_jobs(jobs: Sequence[PendingJob], queue: dict[str, str], base: str | Path = ".") -> set[int]:
+    """The jobids of ``jobs`` that SLURM runs: alone (their own comment), or inside a running group
+    job that names their rule while Snakemake marks their outputs incomplete."""
+    running = {c for c, state in queue.items() if state in RUNNING_STATES}
+    groups = [c for c in running if c.startswith("rule_") and "_wildcards_" not in c]
+    marked = incomplete_outputs(base) if groups else set()
+
+    def in_group(job: PendingJob) -> bool:
+        if not marked.intersection(job.outputs):
+            return False
+        return any(f"_{job.rule}_" in c + "_" or c.endswith("...") for c in groups if c != f"rule_{job.rule}")
+
+    return {j.jobid for j in jobs if j.slurm_comment in running or in_group(j)}
 
 
 def failure(job: PendingJob, base: Path) -> tuple[str, str] | None:
@@ -107,7 +145,7 @@ def status(cfg: dict, jobs: Sequence[PendingJob], base: str | Path = ".", queue:
     deps = edges(jobs)
     by_id = {j.jobid: j for j in jobs}
     failed = {j.jobid: f for j in jobs if (f := failure(j, base))}
-    running = None if queue is None else {j.jobid for j in jobs if queue.get(j.slurm_comment) in RUNNING_STATES}
+    running = None if queue is None else running_jobs(jobs, queue, base)
     left: dict[str, float] = {}
     for c in estimate(jobs, cfg, ledger_rows):
         left[c.run] = left.get(c.run, 0.0) + c.gpu_hours

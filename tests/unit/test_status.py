@@ -2,6 +2,7 @@
 (Snakemake's dry run), SLURM's queue and the jobs' logs; GPU-hours spent from the benchmark files
 and left from the plan; the last failure's log and error line."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,53 @@ def test_command_line(workspace, monkeypatch, capsys, root):
     S.main(["--configfile", str(root / "tests/configs/tiny.yaml"), "--directory", str(workspace)], queue_fn=lambda: {})
     out = capsys.readouterr().out
     assert "last failure (train_classifier, 1 failed job(s)): results/logs/train/sd_cfg2_incap/n400.log" in out
+
+
+GROUPED = """
+[Tue Dec  1 20:00:00 2026]
+group job summarize (jobs in lexicogr. order):
+
+    [Tue Dec  1 20:00:00 2026]
+    rule fit:
+        input: results/eval/real/n400.json
+        output: results/scaling/real.json, results/scaling/real.png
+        jobid: 5
+        wildcards: run=real
+        resources: tmpdir=/tmp
+
+    [Tue Dec  1 20:00:00 2026]
+    rule fit:
+        input: results/eval/sd_cfg2_incap/n400.json
+        output: results/scaling/sd_cfg2_incap.json, results/scaling/sd_cfg2_incap.png
+        jobid: 6
+        wildcards: run=sd_cfg2_incap
+        resources: tmpdir=/tmp
+"""
+
+
+def _mark_incomplete(workspace, path):
+    """Snakemake's own record of a started job's output (its FilePersistence naming; a short
+    PC_NAME_MAX forces the long-name split into '@'-prefixed parts)."""
+    from types import SimpleNamespace
+
+    from snakemake.persistence.file import FilePersistence
+
+    subject = workspace / ".snakemake" / "incomplete"
+    subject.mkdir(parents=True, exist_ok=True)
+    record = FilePersistence._record_path(SimpleNamespace(_fetch_max_len=lambda s: 16), str(subject), path)
+    Path(record).parent.mkdir(parents=True, exist_ok=True)
+    Path(record).write_text("")
+
+
+def test_jobs_inside_a_running_group_job(workspace):
+    """A group job's comment names the group and its rules, not wildcards: the fit Snakemake marked
+    incomplete is running, the other fit of the same group is not."""
+    jobs = D.parse(GROUPED)
+    _mark_incomplete(workspace, "results/scaling/real.json")
+    assert S.incomplete_outputs(workspace) == {"results/scaling/real.json"}
+    assert S.running_jobs(jobs, {"rule_summarize_analysis_fit_report_figures": "RUNNING"}, workspace) == {5}
+    # not while the group job waits in the queue, nor for a group job of other rules
+    assert S.running_jobs(jobs, {"rule_summarize_analysis_fit_report_figures": "PENDING"}, workspace) == set()
+    assert S.running_jobs(jobs, {"rule_prepare_prompts": "RUNNING"}, workspace) == set()
+    # a group of more than five rules lists five and '...'
+    assert S.running_jobs(jobs, {"rule_summarize_a_b_c_d_e_...": "RUNNING"}, workspace) == {5}
