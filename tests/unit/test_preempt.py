@@ -184,6 +184,26 @@ def test_loss_csv_drops_rows_past_the_resume_step(tmp_path):
     assert _steps_of(path) == [1]
 
 
+def test_tensorboard_events_beside_the_csv_purged_past_the_resume_step(tmp_path):
+    """Where tensorboard is installed (envs/requirements.txt), the rows also go to event files in
+    ``<output>.tb/``; a resumed job's events replace those past its checkpoint, as TensorBoard
+    reads them back."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    path = tmp_path / "m.pt.loss.csv"
+    with LossLog(path, 0, 10, every=2) as log:
+        for s in range(1, 8):
+            log(s, float(s), 0.1 * s)
+    with LossLog(path, 4, 10, every=2) as log:  # resumed from the checkpoint at step 4
+        for s in range(5, 11):
+            log(s, 10.0 * s, 0.1)
+    events = EventAccumulator(str(tmp_path / "m.pt.tb"))
+    events.Reload()
+    loss = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    assert loss == [(2, 1.5), (4, 3.5), (6, 55.0), (8, 75.0), (10, 95.0)]
+    assert [e.step for e in events.Scalars("train/lr")] == [2, 4, 6, 8, 10]
+
+
 @pytest.fixture(scope="module")
 def tiny_sd(tmp_path_factory):
     from support.assets import save_tiny_sd
