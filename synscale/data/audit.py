@@ -57,26 +57,38 @@ class Plan:
 _HEADER = re.compile(r"^(\s*)(?:local)?(?:rule|checkpoint) ([A-Za-z_][\w]*):$")  # indented inside a group job
 
 
-def parse_plan(text: str) -> Plan:
-    """The jobs a ``snakemake -n`` printed (rule, outputs, reason, wildcards), and whether it said
-    the workspace is locked or that there is nothing to do."""
-    plan = Plan(locked=LOCKED in text, nothing_to_do=NOTHING in text)
-    cur: dict | None = None
+def job_blocks(text: str) -> list[dict[str, str]]:
+    """Each job a ``snakemake -n`` printed, in order, as {"rule": name, key: value} of its lines
+    (``input:``, ``output:``, ``log:``, ``jobid:``, ``benchmark:``, ``reason:``, ``wildcards:``,
+    ``resources:``; a key without a value maps to ""). The jobs of a group job are printed indented
+    under it and read the same way. The one reader of a dry run's text: the audit's ``parse_plan``
+    and the planner's ``synscale.ops.dryrun.parse`` build on it."""
+    blocks: list[dict[str, str]] = []
+    cur: dict[str, str] | None = None
     body = "    "
     for line in text.splitlines():
         m = _HEADER.match(line)
         if m:
             cur, body = {"rule": m.group(2)}, m.group(1) + "    "
-            plan.jobs.append(cur)  # type: ignore[arg-type]
+            blocks.append(cur)
             continue
-        if cur is not None and line.startswith(body) and ": " in line:
+        inside = line.startswith(body) and line[len(body):len(body) + 1] not in ("", " ", "\t")
+        if cur is not None and inside and ": " in line:
             key, value = line.strip().split(": ", 1)
             cur.setdefault(key, value)
-        elif cur is not None and not line.startswith(body):
+        elif cur is not None and inside and line.strip().endswith(":"):
+            cur.setdefault(line.strip()[:-1], "")
+        elif cur is not None:
             cur = None
-    plan.jobs = [Job(j["rule"], tuple(j["output"].split(", ")) if j.get("output") else (), j.get("reason", ""),
-                     j.get("wildcards", "")) for j in plan.jobs]  # type: ignore[index]
-    return plan
+    return blocks
+
+
+def parse_plan(text: str) -> Plan:
+    """The jobs a ``snakemake -n`` printed (rule, outputs, reason, wildcards), and whether it said
+    the workspace is locked or that there is nothing to do."""
+    return Plan(jobs=[Job(b["rule"], tuple(b["output"].split(", ")) if b.get("output") else (), b.get("reason", ""),
+                          b.get("wildcards", "")) for b in job_blocks(text)],
+                locked=LOCKED in text, nothing_to_do=NOTHING in text)
 
 
 def _names(text: str, known: set[str]) -> list[str] | None:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from synscale.data.audit import LOCKED, job_blocks, run_tied
+
 PROJECT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT / "config" / "config.yaml"
-_HEADER = re.compile(r"^(\s*)(?:local)?(?:rule|checkpoint) ([A-Za-z_]\w*):$")  # indented inside a group job
-LOCKED = "Directory cannot be locked"
 
 
 @dataclass(frozen=True)
@@ -77,26 +77,9 @@ def _files(text: str) -> tuple[str, ...]:
 
 def parse(text: str) -> list[PendingJob]:
     """The pending jobs of a ``snakemake -n`` output, in the order printed (a group job's jobs,
-    printed indented under it, too)."""
-    blocks: list[dict] = []
-    cur: dict | None = None
-    indent = ""
-    for line in text.splitlines():
-        m = _HEADER.match(line)
-        if m:
-            indent, cur = m.group(1) + "    ", {"rule": m.group(2)}
-            blocks.append(cur)
-            continue
-        inside = line.startswith(indent) and line[len(indent):len(indent) + 1] not in ("", " ", "\t")
-        if cur is not None and inside and ": " in line:
-            key, value = line.strip().split(": ", 1)
-            cur.setdefault(key, value)
-        elif cur is not None and inside and line.strip().endswith(":"):
-            cur.setdefault(line.strip()[:-1], "")
-        elif cur is not None:
-            cur = None
+    printed indented under it, too), read by ``synscale.data.audit.job_blocks``."""
     jobs = []
-    for i, b in enumerate(blocks):
+    for i, b in enumerate(job_blocks(text)):
         jobs.append(PendingJob(
             jobid=_int(b.get("jobid"), -1 - i), rule=b["rule"], wildcards=_pairs(b.get("wildcards", "")),
             inputs=_files(b.get("input", "")), outputs=_files(b.get("output", "")), log=_files(b.get("log", "")),
@@ -132,7 +115,6 @@ def dry_run(configfile: str | None = None, directory: str | None = None, targets
     a locked workspace stops with Snakemake's message. The child runs with ``SLURM_CONF`` set to an
     empty file: SLURM's own variable, which makes the SLURM executor plugin's ``scontrol`` call at
     start-up fail at once instead of waiting for a controller that does not answer."""
-    from synscale.data.audit import run_tied
 
     cmd = snakemake_command(configfile, directory, targets, allow_missing_paths)
     # a dry run never talks to SLURM; without this, the SLURM executor plugin's scontrol call at
