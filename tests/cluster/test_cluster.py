@@ -198,7 +198,7 @@ def test_report_after_run(built):
 # A job that needs a few minutes is submitted with a limit it would meet; once its first attempt is
 # under way (a training loop logging its loss, so listening for the warning; a first generation
 # part written), the test lowers that attempt's SLURM time limit with `scontrol update` to the
-# minute it is in. SLURM then sends the warning (`--signal=USR1@30`, training) and SIGTERM at the
+# first whole minute at least 30 s ahead. SLURM then sends the warning (`--signal=USR1@30`, training) and SIGTERM at the
 # limit: a training job writes its resume checkpoint and exits with status 75, a generation job
 # keeps its finished parts; Snakemake resubmits it, the next attempt (limit untouched) finishes,
 # and its outputs equal those of a run that was never interrupted. Lowering the limit of a running
