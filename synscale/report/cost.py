@@ -80,11 +80,16 @@ def read_loss_csv(path: str | Path) -> dict[str, list[float]]:
 
 
 def loss_csvs(records: Iterable[str]) -> list[Path]:
-    """The ``*.loss.csv`` files beside the training jobs' records."""
+    """The ``*.loss.csv`` files beside the training jobs' records (beside the record's directory too,
+    where the output is that directory: a T2I model's ``<model dir>.loss.csv``)."""
     found: set[Path] = set()
     for rec in records:
         if rec:
-            found.update(Path(rec).parent.glob("*.loss.csv"))
+            folder = Path(rec).parent
+            found.update(folder.glob("*.loss.csv"))
+            beside = folder.with_name(folder.name + ".loss.csv")
+            if beside.is_file():
+                found.add(beside)
     return sorted(found)
 
 

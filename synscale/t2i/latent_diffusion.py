@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from synscale.t2i.tiny import (
+    NO_STAGES,
     caption_batch,
     encode_texts,
     lr_at,
@@ -85,15 +86,22 @@ def build_latent_diffusion(arch: dict, text_encoder_spec: str, max_length: int, 
 
 
 def train_vae(pipe, images: np.ndarray, steps: int, batch_size: int, lr: float, kl_weight: float,
-              seed: int, progress: Callable[[int, float], None] | None = None) -> dict:
+              seed: int, progress: Callable[[int, float], None] | None = None, stages=NO_STAGES) -> dict:
     vae = pipe.vae
+    done = stages.skip("VAE")
+    if done is not None:  # trained before the job was stopped: its latent scale is the one it measured
+        vae.register_to_config(scaling_factor=1.0 / done["latent_std"])
+        vae.eval()
+        return done
     vae.train()
     g = torch.Generator().manual_seed(seed)
     x_all = to_unit(images)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     warm = max(1, steps // 20)
-    losses = []
-    for step in range(steps):
+    st = {"losses": []}
+    start = stages.begin("VAE", {"opt": opt}, g, st)
+    losses = st["losses"]
+    for step in range(start, steps):
         idx = torch.randint(0, len(x_all), (batch_size,), generator=g)
         x = x_all[idx]
         post = vae.encode(x).latent_dist
@@ -109,23 +117,30 @@ def train_vae(pipe, images: np.ndarray, steps: int, batch_size: int, lr: float, 
         losses.append(loss.item())
         if progress:
             progress(step, loss.item())
+        stages.step("VAE", step, loss.item(), lr_at(step, steps, warm, lr))
     vae.eval()
     with torch.no_grad():
         lat = torch.cat([vae.encode(x_all[i:i + 512]).latent_dist.mean for i in range(0, len(x_all), 512)])
         rec = torch.cat([vae.decode(lat[i:i + 512]).sample for i in range(0, len(lat), 512)])
     std = float(lat.std())
     vae.register_to_config(scaling_factor=1.0 / std)
-    return {"vae_final_loss": float(np.mean(losses[-50:])), "vae_recon_mse": float(F.mse_loss(rec, x_all)),
-            "latent_std": std}
+    stats = {"vae_final_loss": float(np.mean(losses[-50:])), "vae_recon_mse": float(F.mse_loss(rec, x_all)),
+             "latent_std": std}
+    stages.finish("VAE", stats)
+    return stats
 
 
 def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: int, batch_size: int,
                lr: float, uncond_prob: float, seed: int, snr_gamma: float = 5.0,
-               progress: Callable[[int, float], None] | None = None) -> dict:
+               progress: Callable[[int, float], None] | None = None, stages=NO_STAGES) -> dict:
     from diffusers import DDPMScheduler
     from diffusers.training_utils import EMAModel
 
     unet, vae = pipe.unet, pipe.vae
+    done = stages.skip("UNet")
+    if done is not None:
+        unet.eval()
+        return done
     noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
     g = torch.Generator().manual_seed(seed)
     # latents of every training image (the VAE is frozen from here on)
@@ -146,8 +161,10 @@ def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: i
     warm = max(1, steps // 20)
     # weights averaged with decay 0.995 once the first 100 steps are past (diffusers' EMAModel)
     ema = EMAModel(unet.parameters(), decay=0.995, min_decay=0.995, update_after_step=100)
-    losses = []
-    for step in range(steps):
+    st = {"losses": []}
+    start = stages.begin("UNet", {"opt": opt, "ema": ema}, g, st)
+    losses = st["losses"]
+    for step in range(start, steps):
         idx = torch.randint(0, len(lat), (batch_size,), generator=g)
         z0 = lat[idx]
         cond = emb[caption_batch(cap_idx, idx, uncond_prob, empty, g)]
@@ -160,6 +177,9 @@ def train_unet(pipe, images: np.ndarray, caption_sets: list[list[str]], steps: i
         losses.append(loss.item())
         if progress:
             progress(step, loss.item())
+        stages.step("UNet", step, loss.item(), lr_at(step, steps, warm, lr))
     ema.copy_to(unet.parameters())
     unet.eval()
-    return {"unet_final_loss": float(np.mean(losses[-100:])), "distinct_captions": len(uniq)}
+    stats = {"unet_final_loss": float(np.mean(losses[-100:])), "distinct_captions": len(uniq)}
+    stages.finish("UNet", stats)
+    return stats

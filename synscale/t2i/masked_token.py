@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from synscale.t2i.clip_tokenizer import CLIP_MAX_LENGTH, CLIP_VOCAB_SIZE, clip_tokenizer, write_clip_vocab_files  # noqa: F401,E501
-from synscale.t2i.tiny import lr_at
+from synscale.t2i.tiny import NO_STAGES, lr_at
 
 log = logging.getLogger(__name__)
 
@@ -160,21 +160,26 @@ def _progress(factory: ProgressFactory | None, name: str, total: int) -> Callabl
 
 
 def train_vq(pipe, images: np.ndarray, steps: int, batch_size: int, lr: float, commit_weight: float, seed: int,
-             restart_every: int = 25, progress: Callable[[int, float], None] | None = None) -> dict:
+             restart_every: int = 25, progress: Callable[[int, float], None] | None = None, stages=NO_STAGES) -> dict:
     """Train the VQ tokenizer: reconstruction MSE in [0, 1] + codebook loss + ``commit_weight`` x
     commitment loss, the straight-through estimator through the quantiser. Every ``restart_every``
     steps (until the last fifth) codes unused since the last restart are moved onto random encoder
     outputs of the current batch."""
     vq = pipe.vqvae
+    done = stages.skip("VQ")
+    if done is not None:
+        vq.eval()
+        return done
     vq.train()
     g = torch.Generator().manual_seed(seed)
     x_all = to_unit(images)
     emb = vq.quantize.embedding.weight
     opt = torch.optim.AdamW(vq.parameters(), lr=lr, weight_decay=0.0)
     warm = max(1, steps // 20)
-    usage = torch.zeros(emb.shape[0])
-    losses, restarted = [], 0
-    for step in range(steps):
+    st = {"usage": torch.zeros(emb.shape[0]), "losses": [], "restarted": 0}
+    start = stages.begin("VQ", {"opt": opt}, g, st)
+    usage, losses = st["usage"], st["losses"]
+    for step in range(start, steps):
         x = x_all[torch.randint(0, len(x_all), (batch_size,), generator=g)]
         z, shape = _encode_latents(vq, x)
         ids = _nearest(z.detach(), emb.detach())
@@ -202,19 +207,22 @@ def train_vq(pipe, images: np.ndarray, steps: int, batch_size: int, lr: float, c
                     for k in ("exp_avg", "exp_avg_sq"):
                         if k in state:
                             state[k][dead] = 0.0
-                restarted += len(dead)
+                st["restarted"] += len(dead)
             usage.zero_()
         losses.append(rec_loss.item())
         if progress:
             progress(step + 1, loss.item())
+        stages.step("VQ", step, loss.item(), lr_at(step, steps, warm, lr))
     vq.eval()
     tokens = encode_tokens(vq, images)
     with torch.no_grad():
         rec = torch.cat([decode_tokens(vq, tokens[i:i + 500]) for i in range(0, len(tokens), 500)])
     used = int(torch.unique(tokens).numel())
-    return {"vq_final_loss": float(np.mean(losses[-20:])) if losses else float("nan"),
-            "vq_recon_mse": float(F.mse_loss(rec, x_all)), "vq_codes_used": used,
-            "vq_codes_restarted": restarted}
+    stats = {"vq_final_loss": float(np.mean(losses[-20:])) if losses else float("nan"),
+             "vq_recon_mse": float(F.mse_loss(rec, x_all)), "vq_codes_used": used,
+             "vq_codes_restarted": st["restarted"]}
+    stages.finish("VQ", stats)
+    return stats
 
 
 def _tokenize(pipe, texts: Sequence[str]) -> torch.Tensor:
@@ -253,13 +261,18 @@ def mask_tokens(tokens: torch.Tensor, mask_id: int, g: torch.Generator) -> tuple
 def train_transformer(pipe, tokens: torch.Tensor, caption_sets: Sequence[Sequence[str]], steps: int,
                       batch_size: int, lr: float, text_lr: float, uncond_prob: float, weight_decay: float,
                       ema_decay: float, label_smoothing: float, image_size: int, seed: int,
-                      progress: Callable[[int, float], None] | None = None) -> dict:
+                      progress: Callable[[int, float], None] | None = None, stages=NO_STAGES) -> dict:
     """Train the transformer and the text encoder jointly on the token grids ``tokens`` (N x h x w):
     masked-token cross-entropy on the masked positions, the prompt one of the image's phrasings or,
     with probability ``uncond_prob``, the empty prompt. Their weights end as an EMA (``ema_decay``)."""
     from diffusers.training_utils import EMAModel
 
     tr, te = pipe.transformer, pipe.text_encoder
+    done = stages.skip("transformer")
+    if done is not None:
+        tr.eval()
+        te.eval()
+        return done
     mask_id = pipe.scheduler.config.mask_token_id
     g = torch.Generator().manual_seed(seed)
     uniq = sorted({str(c) for cs in caption_sets for c in cs} | {""})
@@ -285,8 +298,10 @@ def train_transformer(pipe, tokens: torch.Tensor, caption_sets: Sequence[Sequenc
     warm = max(1, steps // 20)
     # the 49408-row token table is averaged too, but only the rows of the captions' tokens ever change
     ema = EMAModel(params, decay=ema_decay, min_decay=0.0, update_after_step=0, use_ema_warmup=True, power=0.75)
-    losses, accs = [], []
-    for step in range(steps):
+    st = {"losses": [], "accs": []}
+    start = stages.begin("transformer", {"opt": opt, "ema": ema}, g, st)
+    losses, accs = st["losses"], st["accs"]
+    for step in range(start, steps):
         idx = torch.randint(0, len(tokens), (batch_size,), generator=g)
         which = torch.randint(0, cap_idx.shape[1], (batch_size,), generator=g)
         ci = cap_idx[idx, which]
@@ -309,16 +324,19 @@ def train_transformer(pipe, tokens: torch.Tensor, caption_sets: Sequence[Sequenc
         accs.append(float((logits.argmax(-1) == target[mask]).float().mean()))
         if progress:
             progress(step + 1, loss.item())
+        stages.step("transformer", step, loss.item(), lr_at(step, steps, warm, lr))
     ema.copy_to(params)
     tr.eval()
     te.eval()
-    return {"transformer_final_loss": float(np.mean(losses[-50:])) if losses else float("nan"),
-            "transformer_final_masked_acc": float(np.mean(accs[-50:])) if accs else float("nan"),
-            "distinct_captions": len(uniq)}
+    stats = {"transformer_final_loss": float(np.mean(losses[-50:])) if losses else float("nan"),
+             "transformer_final_masked_acc": float(np.mean(accs[-50:])) if accs else float("nan"),
+             "distinct_captions": len(uniq)}
+    stages.finish("transformer", stats)
+    return stats
 
 
 def train_amused(pipe, images: np.ndarray, caption_sets: list[list[str]], tc: dict, seed: int,
-                 progress: ProgressFactory | None = None) -> dict:
+                 progress: ProgressFactory | None = None, stages=NO_STAGES) -> dict:
     """Train ``pipe`` (from ``build_amused``) on uint8 ``images`` (N x H x W x C) whose phrasings are
     ``caption_sets``: the VQ tokenizer, then the transformer and text encoder on its token grids.
 
@@ -326,13 +344,15 @@ def train_amused(pipe, images: np.ndarray, caption_sets: list[list[str]], tc: di
     ``commit_weight``; ``steps``, ``batch_size``, ``lr``, ``text_lr``, ``uncond_prob``,
     ``weight_decay``, ``ema_decay``, ``label_smoothing``. ``progress`` is None or a factory
     ``progress(name, total)`` (e.g. ``synscale.logs.Progress``) returning a callable that is called
-    after every step with the number of steps done and the step's loss. Returns JSON-able stats."""
+    after every step with the number of steps done and the step's loss; ``stages``
+    (``synscale.t2i.tiny.NoStages``) resumes stages "VQ" and "transformer". Returns JSON-able stats."""
     if len(images) != len(caption_sets):
         raise ValueError(f"{len(images)} images but {len(caption_sets)} caption sets")
     image_size = images.shape[1]
     t0 = time.time()
     vq_stats = train_vq(pipe, images, int(tc["vq_steps"]), int(tc["vq_batch_size"]), float(tc["vq_lr"]),
-                        float(tc["commit_weight"]), seed, progress=_progress(progress, "VQ", int(tc["vq_steps"])))
+                        float(tc["commit_weight"]), seed, progress=_progress(progress, "VQ", int(tc["vq_steps"])),
+                        stages=stages)
     t1 = time.time()
     log.info("VQ: %s (%.0fs)", vq_stats, t1 - t0)
     tokens = encode_tokens(pipe.vqvae, images)
@@ -340,7 +360,7 @@ def train_amused(pipe, images: np.ndarray, caption_sets: list[list[str]], tc: di
                                  float(tc["lr"]), float(tc["text_lr"]), float(tc["uncond_prob"]),
                                  float(tc["weight_decay"]), float(tc["ema_decay"]),
                                  float(tc["label_smoothing"]), image_size, seed + 1,
-                                 progress=_progress(progress, "transformer", int(tc["steps"])))
+                                 progress=_progress(progress, "transformer", int(tc["steps"])), stages=stages)
     t2 = time.time()
     log.info("transformer: %s (%.0fs)", tr_stats, t2 - t1)
     return {**vq_stats, **tr_stats, "vq_seconds": round(t1 - t0, 1), "transformer_seconds": round(t2 - t1, 1)}

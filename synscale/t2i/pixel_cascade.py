@@ -35,7 +35,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synscale.t2i.tiny import caption_batch, lr_at, min_snr_loss, optimizer_step, text_encoder_source, to_unit
+from synscale.t2i.tiny import (
+    NO_STAGES,
+    caption_batch,
+    lr_at,
+    min_snr_loss,
+    optimizer_step,
+    text_encoder_source,
+    to_unit,
+)
 
 if TYPE_CHECKING:
     from diffusers import IFPipeline, IFSuperResolutionPipeline, UNet2DConditionModel
@@ -183,13 +191,17 @@ def _train_stage(unet: UNet2DConditionModel, scheduler_config: dict, n: int, bat
                  emb: torch.Tensor,
                  cap_idx: torch.Tensor, empty: int, steps: int, batch_size: int, lr: float, uncond_prob: float,
                  snr_gamma: float, ema_decay: float, g: torch.Generator,
-                 progress: Callable[[int, float], None] | None) -> dict:
+                 progress: Callable[[int, float], None] | None, name: str = "stage", stages=NO_STAGES) -> dict:
     """Train ``unet``'s noise half on ``n`` images: ``batch_fn(idx, g)`` returns the images ``idx``
     (B x C x H x W in [-1, 1], possibly cropped), the extra UNet input channels and the class labels
     (stage II) or ``None, None`` (stage I)."""
     from diffusers import DDPMScheduler
     from diffusers.training_utils import EMAModel
 
+    done = stages.skip(name)
+    if done is not None:
+        unet.eval()
+        return done
     noise_sched = DDPMScheduler.from_config(scheduler_config)
     unet.train()
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
@@ -197,9 +209,11 @@ def _train_stage(unet: UNet2DConditionModel, scheduler_config: dict, n: int, bat
     # weights averaged with a fixed decay over the last three quarters of training (before, the
     # average just follows them: a short run's early weights would otherwise linger in it)
     ema = EMAModel(unet.parameters(), decay=ema_decay, min_decay=ema_decay, update_after_step=steps // 4)
-    losses = []
+    st = {"losses": []}
+    start = stages.begin(name, {"opt": opt, "ema": ema}, g, st)
+    losses = st["losses"]
     t0 = time.time()
-    for step in range(steps):
+    for step in range(start, steps):
         idx = torch.randint(0, n, (batch_size,), generator=g)
         x0, extra, labels = batch_fn(idx, g)
         ci = caption_batch(cap_idx, idx, uncond_prob, empty, g)
@@ -212,15 +226,19 @@ def _train_stage(unet: UNet2DConditionModel, scheduler_config: dict, n: int, bat
         optimizer_step(opt, loss, unet, lr_at(step, steps, warm, lr), ema)
         losses.append(loss.item())
         if progress:
-            progress(step, loss.item())
+            progress(step + 1, loss.item())  # steps done
+        stages.step(name, step, loss.item(), lr_at(step, steps, warm, lr))
     ema.copy_to(unet.parameters())
     unet.eval()
-    return {"final_loss": float(np.mean(losses[-100:])), "seconds": round(time.time() - t0, 1),
-            "parameters": sum(p.numel() for p in unet.parameters())}
+    stats = {"final_loss": float(np.mean(losses[-100:])), "seconds": round(time.time() - t0, 1),
+             "parameters": sum(p.numel() for p in unet.parameters())}
+    stages.finish(name, stats)
+    return stats
 
 
 def train_cascade(stage1: IFPipeline, stage2: IFSuperResolutionPipeline, images: np.ndarray,
-                  caption_sets: list[list[str]], tc: dict, seed: int, progress: Progress | None = None) -> dict:
+                  caption_sets: list[list[str]], tc: dict, seed: int, progress: Progress | None = None,
+                  stages=NO_STAGES) -> dict:
     """Train both stages of ``build_cascade``'s cascade on ``images`` (N x H x W x C uint8) captioned by
     ``caption_sets`` (the phrasings of each image). ``tc`` is the config's ``train`` section:
     ``stage_1_steps``, ``stage_2_steps``, ``batch_size``, ``stage_1_lr``, ``stage_2_lr``,
@@ -228,7 +246,8 @@ def train_cascade(stage1: IFPipeline, stage2: IFSuperResolutionPipeline, images:
     uniformly from [0, it]) and optionally ``sr_crop`` (stage II trains on random square crops of
     this size; default: whole images), ``snr_gamma`` (5) and ``ema_decay`` (0.995).
 
-    ``progress(name, total)`` (optional) returns a ``(step, loss)`` callback for stage ``name``.
+    ``progress(name, total)`` (optional) returns a ``(step, loss)`` callback for stage ``name``;
+    ``stages`` (``synscale.t2i.tiny.NoStages``) resumes stages "stage_1" and "stage_2".
     Deterministic given ``seed``; returns JSON-able statistics."""
     if len(images) != len(caption_sets):
         raise ValueError(f"{len(images)} images but {len(caption_sets)} caption sets")
@@ -258,7 +277,8 @@ def train_cascade(stage1: IFPipeline, stage2: IFSuperResolutionPipeline, images:
     steps1 = int(tc["stage_1_steps"])
     s1 = _train_stage(stage1.unet, stage1.scheduler.config, len(x_lo), lambda idx, g: (x_lo[idx], None, None),
                       steps=steps1, lr=float(tc["stage_1_lr"]), g=torch.Generator().manual_seed(seed),
-                      progress=progress("stage_1", steps1) if progress else None, **common)
+                      progress=progress("stage_1", steps1) if progress else None, name="stage_1", stages=stages,
+                      **common)
 
     aug_sched = stage2.image_noising_scheduler
     aug_max = int(tc["sr_noise_aug_max"])
@@ -278,7 +298,8 @@ def train_cascade(stage1: IFPipeline, stage2: IFSuperResolutionPipeline, images:
     steps2 = int(tc["stage_2_steps"])
     s2 = _train_stage(stage2.unet, stage2.scheduler.config, len(x_hi), sr_batch, steps=steps2,
                       lr=float(tc["stage_2_lr"]), g=torch.Generator().manual_seed(seed + 1),
-                      progress=progress("stage_2", steps2) if progress else None, **common)
+                      progress=progress("stage_2", steps2) if progress else None, name="stage_2", stages=stages,
+                      **common)
     for name, s in (("stage_1", s1), ("stage_2", s2)):
         stats.update({f"{name}_{k}": v for k, v in s.items()})
     return stats

@@ -103,3 +103,28 @@ def optimizer_step(opt, loss: torch.Tensor, model: torch.nn.Module, lr: float, e
     opt.step()
     if ema is not None:
         ema.step(model.parameters())
+
+
+class NoStages:
+    """What a tiny model's training loops report to, where nothing resumes: every stage trains from
+    its first step. ``synscale.train.stages.Stages`` is the resumable one (same methods): a loop
+    asks ``skip(stage)`` for the statistics of a stage its job already finished, ``begin(stage,
+    parts, generator, state)`` for the step to start at (loading the optimizer and EMA ``parts``,
+    the generator and the loop's own ``state`` dict where it resumes in this stage), calls
+    ``step(stage, step, loss, lr)`` after each step (which may stop the job there) and ``finish(stage,
+    stats)`` at the end."""
+
+    def skip(self, stage: str) -> dict | None:
+        return None
+
+    def begin(self, stage: str, parts: dict, generator: torch.Generator, state: dict) -> int:
+        return 0
+
+    def step(self, stage: str, step: int, loss: float, lr: float) -> None:
+        pass
+
+    def finish(self, stage: str, stats: dict) -> None:
+        pass
+
+
+NO_STAGES = NoStages()

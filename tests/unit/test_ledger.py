@@ -2,6 +2,7 @@
 tolerant of jobs without either file; the report's cost section drawn from it; the ledger in the
 default target."""
 import json
+from pathlib import Path
 
 import pytest
 from support.repo import smk
@@ -163,3 +164,6 @@ def test_every_heavy_record_states_its_work(tmp_path, monkeypatch):
                                                                                              12.8)
     ev = rows[("evaluate", "run=real;scale=100")]
     assert (ev["work"], ev["device"], ev["throughput"]) == (500, "NVIDIA H100", 50.0)
+    # the T2I model's loss curve lies beside its directory, not inside it
+    _write(tmp_path / "results/t2i/sd.loss.csv", "step,loss,lr\n1,0.5,0.001\n")
+    assert R.loss_csvs([t2i["record"]]) == [Path("results/t2i/sd.loss.csv")]

@@ -1,10 +1,10 @@
 # Requests per job on a cluster (ignored by local runs). Runtimes grow with the work a job does
 # (shard size, training iterations). A job that keeps its progress asks for the same time on every
-# attempt: classifier and CLIP training write a resume checkpoint on SLURM's warning signal (the
-# profile's `--signal=USR1@...`, exit status 75) and on SIGTERM, and their retry continues from it; a
-# generation job keeps the part files it finished and samples only the missing ones. Every other
-# job (T2I training, prompts, captions, the index, the reference, CPU jobs) restarts from nothing, so
-# its retry asks for more time: runtime x attempt. Memory grows with the attempt for every job, up
+# attempt: classifier, CLIP and tiny T2I training write a resume checkpoint on SLURM's warning signal
+# (the profile's `--signal=USR1@...`, exit status 75) and on SIGTERM, and their retry continues from
+# it; a generation job keeps the part files it finished and samples only the missing ones. Every
+# other job (prompts, captions, the index, the reference, CPU jobs) restarts from nothing, so its
+# retry asks for more time: runtime x attempt. Memory grows with the attempt for every job, up
 # to 3x: a job that keeps its progress may be retried many times (a training job meeting its time
 # limit again and again) and must not end up asking for more memory than a node has.
 from synscale.train.preempt import ignore_warning_in_job
@@ -39,7 +39,8 @@ def runtime_train(wildcards, attempt):
 
 
 def runtime_t2i(wildcards, attempt):
-    return RESOURCES["t2i_minutes"] * attempt
+    # resumes from the checkpoint it wrote on the signal (synscale/train/stages.py): no growth
+    return RESOURCES["t2i_minutes"]
 
 
 def runtime_index(wildcards, attempt):
