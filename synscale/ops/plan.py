@@ -6,8 +6,11 @@
 The pending jobs, their dependencies and GPU requests come from Snakemake (``snakemake -n``:
 ``synscale.ops.dryrun``). Each job's cost: a generation or classifier job's work (images, samples:
 ``synscale.ops.cost.job_work``) at the measured rate of comparable jobs in the ledger (same kind
-of rule, T2I model or arch, resolution and GPU type; the median per-GPU rate), else at the rate of
-the config's ``cost:`` table; any other job at the median GPU-hours of its rule's jobs in the
+of rule, T2I model or arch, resolution and GPU type), else at the rate of the config's ``cost:``
+table. A measured rate comes with the jobs' fixed start-up cost (loading models and data, starting
+processes): GPU-seconds = start-up + work / rate, fitted by least squares over comparable jobs of
+different sizes (``fit_rate``; one size only: the median rate, no start-up), so that small jobs
+do not make the rate of large ones look low; any other job at the median GPU-hours of its rule's jobs in the
 ledger, else ``cost.job_hours``; else it is listed as not costed. It prints GPU-hours per rule,
 per run and in total, and the makespan on N GPUs: list scheduling of the DAG, the job with the
 longest path to the end first (the critical path is its lower bound). ``--compare`` puts the
@@ -46,9 +49,34 @@ def _median(values):
     return statistics.median(values) if values else None
 
 
-def measured_rates(rows: Sequence[dict], gpu_type: str) -> dict[tuple, float]:
-    """(kind, model or arch, resolution) -> the median measured rate per GPU (work / (wall x GPUs))
-    of the ledger's jobs on ``gpu_type``."""
+@dataclass(frozen=True)
+class Rate:
+    per_second: float       # work units per GPU-second
+    startup_s: float = 0.0  # GPU-seconds a job spends whatever its work
+
+    def gpu_seconds(self, amount: float) -> float:
+        return self.startup_s + amount / self.per_second
+
+
+def fit_rate(points: Sequence[tuple[float, float]]) -> Rate | None:
+    """The rate of (work, GPU-seconds) points: least squares of GPU-seconds = start-up + work / rate
+    where the points have two sizes or more and the fit is sensible (positive rate, start-up >= 0),
+    else the median rate with no start-up."""
+    pts = [(float(w), float(s)) for w, s in points if w and s]
+    if not pts:
+        return None
+    if len({w for w, _ in pts}) >= 2:
+        mw, ms = statistics.fmean(w for w, _ in pts), statistics.fmean(s for _, s in pts)
+        slope = sum((w - mw) * (s - ms) for w, s in pts) / sum((w - mw) ** 2 for w, _ in pts)
+        startup = ms - slope * mw
+        if slope > 0 and startup >= 0:
+            return Rate(1.0 / slope, startup)
+    return Rate(statistics.median(w / s for w, s in pts))
+
+
+def measured_rates(rows: Sequence[dict], gpu_type: str) -> dict[tuple, Rate]:
+    """(kind, model or arch, resolution) -> the rate per GPU (``fit_rate`` of work against
+    wall x GPUs) of the ledger's jobs on ``gpu_type``."""
     got: dict[tuple, list] = {}
     for r in rows:
         kind = RATE_KIND.get(r["rule"])
@@ -56,8 +84,8 @@ def measured_rates(rows: Sequence[dict], gpu_type: str) -> dict[tuple, float]:
             continue
         subject = r.get("model") if kind == "generation" else r.get("arch")
         got.setdefault((kind, subject or "", _res(r.get("resolution"))), []).append(
-            r["work"] / (r["wall_s"] * max(1.0, r.get("gpus") or 1)))
-    return {k: statistics.median(v) for k, v in got.items()}
+            (r["work"], r["wall_s"] * max(1.0, r.get("gpus") or 1)))
+    return {k: rate for k, v in got.items() if (rate := fit_rate(v)) is not None}
 
 
 def measured_job_hours(rows: Sequence[dict], gpu_type: str) -> dict[str, tuple[float, float]]:
@@ -95,11 +123,11 @@ def estimate(jobs: Sequence[PendingJob], cfg: dict, rows: Sequence[dict] = (), g
             rate = rates.get((work.kind, work.subject or "", _res(work.resolution)))
             source = "ledger" if rate else "none"
             if rate is None:
-                rate = table_rate(cost, work, gpu_type)
-                source = "table" if rate else "none"
+                table = table_rate(cost, work, gpu_type)
+                rate, source = (Rate(table), "table") if table else (None, "none")
         if rate:
-            gh = work.amount / rate / 3600
-            out.append(JobCost(j, run, g, work, rate, source, gh if g else 0.0, gh / max(g, 1)))
+            gh = rate.gpu_seconds(work.amount) / 3600
+            out.append(JobCost(j, run, g, work, rate.per_second, source, gh if g else 0.0, gh / max(g, 1)))
             continue
         measured = per_job.get(j.rule)
         if g and measured and measured[0] is not None:

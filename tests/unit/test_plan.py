@@ -3,6 +3,7 @@ cost table, GPU-hours per rule and run, and the makespan of the DAG on N GPUs.""
 import copy
 import json
 import re
+import statistics
 
 import pytest
 import yaml
@@ -104,8 +105,9 @@ def test_estimate_from_the_table_and_from_the_ledger(tiny_cfg):
     assert t.source == "table" and t.gpu_hours == pytest.approx(640 / 4 / 3600)
     assert t.hours == pytest.approx(640 / 4 / 3600 / 32)
     assert (f.source, f.gpu_hours, f.hours) == ("cpu", 0.0, 0.0)
-    # a comparable measured job (same kind, model, resolution, GPU type) wins over the table: the
-    # median per-GPU rate of 2.0 and 4.0 images/s; a job on another GPU type does not count
+    # comparable measured jobs (same kind, model, resolution, GPU type) win over the table: 100
+    # images in 50 GPU-s and 400 in 100 GPU-s are a start-up of 100/3 s and 6 images/s per GPU; a
+    # job on another GPU type does not count
     ledger = [{"rule": "generate_shard", "model": "sd", "resolution": 16.0, "device": "Tesla T4", "gpus": 1.0,
                "work": 100.0, "wall_s": 50.0},
               {"rule": "generate_testset", "model": "sd", "resolution": 16.0, "device": "Tesla T4", "gpus": 2.0,
@@ -114,10 +116,22 @@ def test_estimate_from_the_table_and_from_the_ledger(tiny_cfg):
                "work": 100.0, "wall_s": 1.0},
               {"rule": "fit", "device": "", "gpus": 0.0, "wall_s": 72.0, "gpu_hours": 0.0, "work": None}]
     costs = {c.job.rule: c for c in P.estimate(jobs, cfg, ledger)}
-    assert costs["generate_shard"].source == "ledger" and costs["generate_shard"].rate == 3.0
-    assert costs["generate_shard"].gpu_hours == pytest.approx(100 / 3.0 / 3600)
+    assert costs["generate_shard"].source == "ledger" and costs["generate_shard"].rate == pytest.approx(6.0)
+    assert costs["generate_shard"].gpu_hours == pytest.approx((100 / 3 + 100 / 6.0) / 3600)
     assert costs["fit"].hours == pytest.approx(72 / 3600)   # a CPU job takes its measured wall time
     assert costs["train_classifier"].source == "table"
+
+
+def test_a_rate_with_the_start_up_of_a_job():
+    # 10 s of start-up, then 5 units/s: jobs of 50, 100 and 200 units
+    r = P.fit_rate([(50, 20.0), (100, 30.0), (200, 50.0)])
+    assert (r.per_second, r.startup_s) == (pytest.approx(5.0), pytest.approx(10.0))
+    assert r.gpu_seconds(1000) == pytest.approx(210.0)
+    # one size only: the median rate, no start-up
+    assert P.fit_rate([(100, 20.0), (100, 50.0), (100, 25.0)]) == P.Rate(4.0)
+    # a fit that would need a negative start-up (larger jobs relatively slower): the median rate
+    assert P.fit_rate([(100, 10.0), (200, 40.0)]) == P.Rate(statistics.median([10.0, 5.0]))
+    assert P.fit_rate([]) is None
 
 
 def _c(jobid, hours, gpus, inputs=(), outputs=()):
