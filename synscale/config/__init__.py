@@ -30,6 +30,7 @@ from .names import (
     FAMILIES,
     MAX_INDEX,
     MAX_SCALE,
+    MODEL_PATH_KEYS,
     NAME_RE,
     PROMPT_SETS,
     REAL,
@@ -62,7 +63,8 @@ from .runs import (
 )
 
 __all__ = [
-    "SCHEMA_PATH", "CLIP_ARM_TAGS", "CLIP_RUN_RE", "FAMILIES", "MAX_INDEX", "MAX_SCALE", "NAME_RE", "PROMPT_SETS",
+    "SCHEMA_PATH", "CLIP_ARM_TAGS", "CLIP_RUN_RE", "FAMILIES", "MODEL_PATH_KEYS", "MAX_INDEX", "MAX_SCALE", "NAME_RE",
+    "PROMPT_SETS",
     "REAL", "SUPPORTED_PROMPTS", "TIMM_SUBSETS", "TRAINABLE_FAMILIES", "WILDCARD_RE", "ClipRun", "ConfigError", "Run",
     "check_config_files", "clip_datasets_used", "clip_runs", "clip_study_runs", "clip_twin_runs", "clip_twins_name",
     "data_name", "external_paths", "fmt_guidance", "grid_runs", "iterations", "load_schema", "load_yaml", "locate",

@@ -21,7 +21,10 @@ SUPPORTED_PROMPTS = {
     "webdataset": tuple(p for p in PROMPT_SETS if p not in ("word2sen", "incap")),
 }
 # model families with a loader (synscale/t2i.py); the schema's enum lists the same
-FAMILIES = ("latent_diffusion", "pixel_cascade", "masked_token")
+FAMILIES = ("latent_diffusion", "pixel_cascade", "masked_token", "diffusers")
+# the config keys naming each family's local pipeline directories, in pipeline order
+MODEL_PATH_KEYS = {"latent_diffusion": ("path",), "pixel_cascade": ("path", "sr_path"), "masked_token": ("path",),
+                   "diffusers": ("path", "refiner_path")}
 # families whose tiny analog the workflow can train (path: null on the embedded default)
 TRAINABLE_FAMILIES = ("latent_diffusion", "pixel_cascade", "masked_token")
 REAL = "real"

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Iterable
 
-from .names import TIMM_SUBSETS
+from .names import MODEL_PATH_KEYS, TIMM_SUBSETS
 from .runs import clip_datasets_used, clip_twin_runs, grid_runs, runs
 
 
@@ -29,8 +29,8 @@ def external_paths(cfg: dict) -> list[tuple[str, str]]:
                 out.append((f"data.ood.{name}.class_subset", sub))
     used = [*runs(cfg).values(), *grid_runs(cfg).values()]
     for name in sorted({r.model for r in [*used, *clip_twin_runs(cfg).values()] if not r.is_real}):
-        for k in ("path", "sr_path"):
-            if cfg["models"][name][k]:
+        for k in MODEL_PATH_KEYS[cfg["models"][name]["family"]]:
+            if cfg["models"][name].get(k):
                 out.append((f"models.{name}.{k}", cfg["models"][name][k]))
     if cfg["reference_classifier"]["path"]:
         out.append(("reference_classifier.path", cfg["reference_classifier"]["path"]))

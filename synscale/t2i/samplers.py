@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synscale.config.names import MODEL_PATH_KEYS
 from synscale.t2i.guidance import (
     FAMILY_GUIDANCE_SCHEDULE,
     check_schedule,
@@ -49,8 +50,7 @@ FAMILY_PIPELINES = {
     "diffusers": ("<model_index.json>", "StableDiffusionXLImg2ImgPipeline"),  # synscale.t2i.modern
 }
 # the config keys naming each family's directories, in pipeline order
-FAMILY_PATH_KEYS = {"latent_diffusion": ("path",), "pixel_cascade": ("path", "sr_path"), "masked_token": ("path",),
-                    "diffusers": ("path", "refiner_path")}
+FAMILY_PATH_KEYS = MODEL_PATH_KEYS
 
 
 def load_pipeline(path: str | os.PathLike, family: str, key: str = "models.<name>.path",

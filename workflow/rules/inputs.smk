@@ -119,7 +119,7 @@ def t2i_dir(model):
     the tiny model the workflow trains."""
     m = CFG["models"][model]
     if m["path"]:
-        names = ("path", "sr_path") if m["family"] == "pixel_cascade" else ("path",)
+        names = [k for k in C.MODEL_PATH_KEYS[m["family"]] if m.get(k)]
         return [p for k in names for p in external(m[k], f"models.{model}.{k}")]
     return [t2i_model(model)]
 
