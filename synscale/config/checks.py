@@ -151,6 +151,31 @@ def _grid_errors(cfg: dict) -> list[str]:
     return errs
 
 
+def _modern_errors(cfg: dict, name: str, m: dict) -> list[str]:
+    """The keys of family diffusers: only there, and a model without guidance has no guidance grid
+    and runs at guidance 0."""
+    errs = []
+    key = f"models.{name}"
+    if m["family"] != "diffusers":
+        for k in ("refiner_path", "resolution", "scheduler"):
+            if m.get(k) is not None:
+                errs.append(f"config key '{key}.{k}': only for family diffusers; remove it")
+        if m.get("guidance", "cfg") != "cfg":
+            errs.append(f"config key '{key}.guidance': family {m['family']} takes cfg only (distilled and none are "
+                        "for family diffusers)")
+        return errs
+    if m["guidance"] == "none":
+        grid = (cfg.get("grid") or {}).get("guidance") or {}
+        if name in grid:
+            errs.append(f"config key 'grid.guidance.{name}': model {name!r} takes no guidance "
+                        f"({key}.guidance: none); remove it from the guidance grid")
+        for i, run in enumerate(cfg["runs"]):
+            if run.get("model") == name and run.get("guidance", 0) != 0:
+                errs.append(f"config key 'runs[{i}].guidance': model {name!r} takes no guidance ({key}.guidance: "
+                            f"none); use guidance 0")
+    return errs
+
+
 def semantic_errors(cfg: dict) -> list[str]:
     """Checks a schema cannot express (``cfg`` has its defaults filled)."""
     errs: list[str] = _recipe_errors(cfg)
@@ -163,6 +188,7 @@ def semantic_errors(cfg: dict) -> list[str]:
                         "IFSuperResolutionPipeline directory of stage II)")
         if m["family"] != "pixel_cascade" and m["sr_path"]:
             errs.append(f"config key 'models.{name}.sr_path': only for family pixel_cascade; remove it")
+        errs += _modern_errors(cfg, name, m)
     for i, run in enumerate(cfg["runs"]):
         errs += _run_errors(cfg, i, run)
     if cfg["fit"]["range"] is not None:
