@@ -145,7 +145,9 @@ def test_signal_checkpoints_exits_75_and_the_retry_matches(tmp_path, kind):
     assert 5 <= stopped < STEPS
     assert f"stopped on a signal at step {stopped} of {STEPS} (SIGUSR1)" in log
     # written atomically: only the final file, no temporary left beside it; no final weights yet
-    assert sorted(p.name for p in out.iterdir()) == ["model.pt.loss.csv", "model.pt.resume"]
+    # (beside it the loss curve, as a CSV and as TensorBoard events)
+    assert sorted(p.name for p in out.iterdir()) == ["model.pt.loss.csv", "model.pt.resume", "model.pt.tb"]
+    assert any(p.name.startswith("events.out.tfevents") for p in (out / "model.pt.tb").iterdir())
     assert _steps_of(out / "model.pt.loss.csv") == list(range(1, stopped + 1))
 
     retry = subprocess.run(cmd[:-1] + ["0"], env=env, capture_output=True, text=True, timeout=300)
