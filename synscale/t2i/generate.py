@@ -54,13 +54,16 @@ def sample_images(pipe, prompts: Sequence[str], guidance: float, steps: int, bat
     ``batches``: sample only these batch indices (one process's part of a multi-GPU job)."""
     out = []
     starts = list(range(0, len(prompts), batch_size))
+    planned = hasattr(pipe, "plan_prompts")   # a sampler of synscale.t2i (not a bare pipeline)
+    if planned:
+        pipe.plan_prompts(list(prompts), batch_size)
     for b in (range(len(starts)) if batches is None else batches):
         lo = starts[b]
         batch = list(prompts[lo:lo + batch_size])
         gen = torch.Generator().manual_seed(seed_for(*seed_parts, "batch", b))
         with torch.no_grad():
             res = pipe(prompt=batch, guidance_scale=float(guidance), num_inference_steps=steps,
-                       generator=gen, output_type="np")
+                       generator=gen, output_type="np", **({"batch_index": b} if planned else {}))
         out.append(_to_uint8(np.asarray(res.images), size, channels))
         if progress:
             progress(lo + len(batch), len(prompts))

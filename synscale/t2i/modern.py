@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synscale.t2i.prompt_cache import PromptEmbeddings, supported
 from synscale.t2i.sampling import MissingWeightsError, Output, Sampler, check_model_dir
 
 #: pipeline classes the family loads, and the guidance semantics each can take
@@ -179,22 +180,40 @@ class Modern(Sampler):
         super().__init__(*([pipe] + ([refiner] if refiner is not None else [])))
         self.guidance, self.resolution, self.refiner_start = guidance, resolution, refiner_start
         self.options = dict(options or {})
+        # text embeddings once per distinct prompt of a job (synscale.t2i.prompt_cache)
+        self.embeddings = [PromptEmbeddings(p) if supported(p) else None for p in self.pipes]
+        self.planned = False
+
+    def plan_prompts(self, prompts: list, batch_size: int) -> None:
+        for e in self.embeddings:
+            if e is not None:
+                e.plan(prompts, batch_size)
+        self.planned = True
+
+    def _text(self, i: int, prompt: list) -> dict:
+        """``prompt=`` or, in a planned job, the cached embeddings that stand for it."""
+        e = self.embeddings[i]
+        if e is None or not self.planned or self.batch_index is None:
+            return {"prompt": prompt}
+        return e.arguments(self.batch_index, prompt)
 
     def _sample(self, prompt, guidance, steps, generator) -> Output:
         base = self.pipes[0]
         kw = call_arguments(type(base).__name__, self.guidance, guidance, self.resolution)
         self.last_guidance_scales = [0.0 if self.guidance == "none" else float(guidance)] * steps
         if len(self.pipes) == 1:
-            res = self._call(base, prompt=prompt, num_inference_steps=steps, generator=generator, output_type="np",
-                             **kw)
+            res = self._call(base, **self._text(0, prompt), num_inference_steps=steps, generator=generator,
+                             output_type="np", **kw)
             return Output(np.asarray(res.images))
-        latents = self._call(base, prompt=prompt, num_inference_steps=steps, generator=generator,
+        latents = self._call(base, **self._text(0, prompt), num_inference_steps=steps, generator=generator,
                              output_type="latent", denoising_end=self.refiner_start, **kw).images
         kw.pop("height", None), kw.pop("width", None)
-        res = self._call(self.pipes[1], prompt=prompt, image=latents, num_inference_steps=steps,
+        res = self._call(self.pipes[1], **self._text(1, prompt), image=latents, num_inference_steps=steps,
                          denoising_start=self.refiner_start, generator=generator, output_type="np", **kw)
         return Output(np.asarray(res.images))
 
     def describe(self) -> dict:
+        text = [e.record() if e is not None and self.planned else {"cached": False} for e in self.embeddings]
         return {**super().describe(), "guidance": self.guidance, "resolution": self.resolution,
-                "refiner_start": self.refiner_start if len(self.pipes) > 1 else None, "options": self.options}
+                "refiner_start": self.refiner_start if len(self.pipes) > 1 else None, "options": self.options,
+                "text_embeddings": text}

@@ -51,6 +51,7 @@ class Sampler:
         self.last_guidance_scales: list[float] | None = None
         self.last_resolution: list[int] | None = None
         self.last_calls: list[dict] | None = None
+        self.batch_index: int | None = None   # of the batch being sampled, where the job was planned
 
     def to(self, device=None, dtype=None):
         for p in self.pipes:
@@ -61,8 +62,14 @@ class Sampler:
     def device(self) -> torch.device:
         return self.pipes[0].device
 
-    def __call__(self, prompt, guidance_scale, num_inference_steps, generator, output_type="np") -> Output:
+    def plan_prompts(self, prompts: list, batch_size: int) -> None:
+        """Told a job's prompts and batch size before its batches (``synscale.t2i.generate.sample_images``):
+        a sampler that caches text embeddings plans them here."""
+
+    def __call__(self, prompt, guidance_scale, num_inference_steps, generator, output_type="np",
+                 batch_index: int | None = None) -> Output:
         self.last_calls = []
+        self.batch_index = batch_index
         out = self._sample(list(prompt), float(guidance_scale), int(num_inference_steps), generator)
         self.last_resolution = [int(out.images.shape[1]), int(out.images.shape[2])]
         return out
@@ -73,6 +80,7 @@ class Sampler:
     def _call(self, pipe, **kw):
         """``pipe(**kw)``, recording the sampling arguments the pipeline receives."""
         self.last_calls.append({"pipeline": type(pipe).__name__,
+                                **({"text": "prompt_embeds"} if "prompt_embeds" in kw else {}),
                                 **{k: RECORDED_ARGS[k](kw[k]) for k in RECORDED_ARGS if k in kw}})
         return pipe(**kw)
 

@@ -77,3 +77,57 @@ def test_scheduler_override_and_bad_inputs(dirs, tmp_path):
     with pytest.raises(ValueError, match=r"models\.x\.path.*StableDiffusionXLImg2ImgPipeline"):
         load_sampler("diffusers", [dirs["sdxl_refiner"]], _cfg("cfg"), name="x")
     torch.manual_seed(0)
+
+
+PROMPTS = ["a cat", "a dog", "a cat", "a red car", "a dog", "a cat", "a ship", "a dog"]   # 3 batches of 3
+
+
+def _bare(sampler, prompts, guidance, batch_size):
+    """The images of each batch sampled with the prompts themselves (no planned job: no cache)."""
+    from synscale.seeds import seed_for
+
+    sampler.planned, out = False, []
+    for b, lo in enumerate(range(0, len(prompts), batch_size)):
+        gen = torch.Generator().manual_seed(seed_for(0, "run", 0, "batch", b))
+        o = sampler(prompt=prompts[lo:lo + batch_size], guidance_scale=guidance, num_inference_steps=2, generator=gen)
+        out.append(np.clip(np.round(o.images * 255.0), 0, 255).astype(np.uint8))
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("model, guidance", [("sdxl", "cfg"), ("sd3", "cfg"), ("pixart_sigma", "cfg"),
+                                             ("flux_dev", "distilled"), ("flux_schnell", "none"),
+                                             ("sdxl_lcm", "distilled")])
+def test_text_embeddings_once_per_distinct_prompt_same_images(dirs, model, guidance, monkeypatch):
+    s = load_sampler("diffusers", [dirs[model]], _cfg(guidance), name=model)
+    pipe, encoded = s.pipes[0], []
+    real = pipe.encode_prompt
+
+    def spy(*a, **kw):    # the pipelines call it with prompt=None to pass given embeddings through
+        prompt = kw.get("prompt", a[0] if a else None)
+        if prompt is not None:
+            encoded.append(list(prompt))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pipe, "encode_prompt", spy)
+    cached = sample_images(s, PROMPTS, 3.0, 2, 3, (0, "run", 0), SIZE, 3)
+    # each distinct prompt encoded once, in the group of its first batch: batch 0 (cat, dog), 1 (red car), 2 (ship)
+    assert encoded == [["a cat", "a dog"], ["a red car"], ["a ship"]]
+    assert s.describe()["text_embeddings"] == [{"cached": True, "prompts_distinct": 4, "encoder_groups": 3,
+                                                "encoded_here": 4, "encoder_calls_here": 3}]
+    assert s.describe()["pipeline_calls"][0]["text"] == "prompt_embeds"
+    encoded.clear()
+    bare = _bare(s, PROMPTS, 3.0, 3)
+    assert len(encoded) == 3          # the pipeline's own path: every prompt of every batch
+    assert np.array_equal(cached, bare)
+    # a process sampling batch 2 alone encodes the same group for it: the same bytes as in the whole job
+    part = sample_images(s, PROMPTS, 3.0, 2, 3, (0, "run", 0), SIZE, 3, batches=[2])
+    assert np.array_equal(part, cached[6:])
+    assert s.embeddings[0].cache == {}      # nothing kept past the last batch that uses it
+
+
+def test_the_refiner_gets_its_own_cached_embeddings(dirs):
+    refined = load_sampler("diffusers", [dirs["sdxl"], dirs["sdxl_refiner"]], _cfg("cfg", refiner_start=0.5),
+                           name="x")
+    cached = sample_images(refined, PROMPTS, 3.0, 2, 3, (0, "run", 0), SIZE, 3)
+    assert [r["encoded_here"] for r in refined.describe()["text_embeddings"]] == [4, 4]
+    assert np.array_equal(cached, _bare(refined, PROMPTS, 3.0, 3))
