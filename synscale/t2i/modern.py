@@ -197,6 +197,11 @@ class Modern(Sampler):
             return {"prompt": prompt}
         return e.arguments(self.batch_index, prompt)
 
+    def _call(self, pipe, **kw):
+        res = super()._call(pipe, **kw)
+        self.last_calls[-1]["text"] = "prompt_embeds" if "prompt_embeds" in kw else "prompt"
+        return res
+
     def _sample(self, prompt, guidance, steps, generator) -> Output:
         base = self.pipes[0]
         kw = call_arguments(type(base).__name__, self.guidance, guidance, self.resolution)

@@ -80,7 +80,6 @@ class Sampler:
     def _call(self, pipe, **kw):
         """``pipe(**kw)``, recording the sampling arguments the pipeline receives."""
         self.last_calls.append({"pipeline": type(pipe).__name__,
-                                **({"text": "prompt_embeds"} if "prompt_embeds" in kw else {}),
                                 **{k: RECORDED_ARGS[k](kw[k]) for k in RECORDED_ARGS if k in kw}})
         return pipe(**kw)
 
