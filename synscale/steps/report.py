@@ -23,8 +23,16 @@ def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], 
     tabulated grid (``paper_table``) stands beside the measured values only where the data are the
     paper's (``synscale.report.tables.paper_comparison``). ``reference_metrics``: the reference
     classifier's val top-1 and loss and the normalisation it was fed, shown with the summary."""
+    from synscale.report.eras import era_plane, era_table
     from synscale.report.figures import k_bars, ood_scaling, quality_plane, scaling_curves
-    from synscale.report.tables import paper_comparison, per_scale_table, summary_rows, summary_table, table_html
+    from synscale.report.tables import (
+        paper_comparison,
+        paper_values,
+        per_scale_table,
+        summary_rows,
+        summary_table,
+        table_html,
+    )
 
     loaded = {p: read_output(p, cfg) for p in [*fit_jsons, *eval_jsons, *quality_jsons]}
     table = {}
@@ -61,6 +69,22 @@ def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], 
                                         "top-1 and probe scores as fractions; probe_*: each linear probe's metric "
                                         "(Table A2), probe_average their mean; *_top1, *_loss: the "
                                         "out-of-distribution sets"))
+    # across eras: the paper's numbers always labelled as its own, comparable only where why_not is None
+    paper = paper_values(paper_table) if paper_table else None
+    eras = era_table(df, cfg["models"], paper)
+    with atomic_path(out["eras_csv"]) as tmp:
+        eras.to_csv(tmp, index=False, float_format="%.6g")
+    caveat = ("" if paper is None else "the paper's rows: its own numbers, measured on ImageNet-1k at 1.3M"
+              + (f", not comparable with the measured rows here: {why_not}" if why_not else ""))
+    _write(out["eras"], table_html(eras, "across eras: each model's best configuration",
+                                   "; ".join(x for x in (
+                                       "measured here: the fitted run with the highest -log L at D_I per model "
+                                       f"(D_I = {d_i:,}); guidance_meaning: cfg (classifier-free), distilled (an "
+                                       "input of a guidance-distilled network), none (the model takes none: "
+                                       "guidance 0)", caveat,
+                                       "k of the paper's models: drawn in its Fig. 3, not tabulated, not shipped")
+                                       if x)))
+    era_plane(df, cfg["models"], out["era_plane"], paper, caveat)
     fits = [loaded[p] for p in fit_jsons]
     k_bars(fits, out["k_bars"])
     scaling_curves(fits, out["curves"])

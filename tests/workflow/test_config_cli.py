@@ -75,6 +75,21 @@ def test_missing_paths_stop_dry_run_and_run_alike(tmp_path):
     assert not (tmp_path / "wd" / "results").exists()
 
 
+def test_modern_grid_missing_paths_stop_before_any_job(tmp_path):
+    """config/modern.yaml dry-runs with missing paths allowed; without, a run stops before any job,
+    naming each model's path and the SDXL refiner's."""
+    modern = ROOT / "config" / "modern.yaml"
+    p = smk(tmp_path / "wd", "-n", "--config", "allow_missing_paths=true", configfile=modern)
+    assert sum(job_stats(p.stdout).values()) > 1000
+    p = smk(tmp_path / "wd", configfile=modern, check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0
+    for key in ("models.sdxl.path", "models.sdxl.refiner_path", "models.sd35.path", "models.pixart.path",
+                "models.fluxdev.path", "models.fluxschnell.path", "models.sdxlturbo.path"):
+        assert f"config key '{key}'" in out, key
+    assert "rule " not in out and not (tmp_path / "wd" / "results").exists()
+
+
 def test_missing_weights_fail_before_any_job(tmp_path):
     cfg = yaml.safe_load(TINY.read_text())
     cfg["models"]["sd"]["path"] = str(tmp_path / "no-such-sd")

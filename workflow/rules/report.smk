@@ -48,12 +48,25 @@ rule report_figures:
             labels=cross_run_labels("Tables A7, A8: every scale"),
         ),
         per_scale_csv=report_file("per_scale.csv"),
+        eras=report(
+            report_file("eras.html"),
+            caption="../report/eras.rst",
+            category="1 Scaling",
+            labels=cross_run_labels("across eras: best config per model"),
+        ),
+        eras_csv=report_file("eras.csv"),
+        era_plane=report(
+            report_file("era_plane.png"),
+            caption="../report/era_plane.rst",
+            category="2 Quality",
+            labels=cross_run_labels("across eras: recognizability vs diversity"),
+        ),
     log:
         f"{LOGS}/report/figures.log",
     group:
         "summarize"
     params:
-        config=job_config((*keys.REPORT, "data.source", "fit.reference_scale")),
+        config=job_config((*keys.REPORT, "data.source", "fit.reference_scale", "models")),
         runs=lambda w: report_figure_runs(),
     script:
         "../scripts/report_figures.py"
