@@ -44,7 +44,10 @@ def t2i(model: str) -> tuple[str, ...]:
     return ("seed", *IMAGE_KEYS, f"models.{model}.family", f"models.{model}.train")
 
 
-PER_MODEL = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level", "guidance_schedule")
+PER_MODEL = ("family", "steps", "batch_size", "dtype", "sr_steps", "sr_guidance", "noise_level", "guidance_schedule",
+             # family diffusers (synscale.t2i.modern): its guidance semantics, size, refiner hand-over,
+             # scheduler override and throughput switches
+             "guidance", "resolution", "refiner_start", "scheduler", "channels_last", "vae_tiling", "compile")
 
 
 def generate(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:

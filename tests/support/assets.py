@@ -331,13 +331,15 @@ def paperlike_assets(root: str | Path, n_classes: int = 4, size: int = 32, per_c
     * ``classes.json``: ``{"names": [...], "ids": [...]}``;
     * ``models/if/stage{1,2}`` (a tiny DeepFloyd IF cascade, ``size / 2`` then ``size`` px) and
       ``models/amused`` (a tiny aMUSEd pipeline) from ``tests/support/assets_families.py``;
+    * ``models/sdxl`` (a tiny SDXL pipeline, ``size`` px) and ``models/flux`` (a tiny FLUX.1-dev pipeline,
+      ``size / 2`` px) from ``tests/support/assets_modern.py``;
     * ``models/sd`` (tiny SD 1.5-shaped pipeline), ``models/t5`` (tiny T5 knowing the class names),
       ``models/blip2`` (tiny BLIP-2 for ``size`` px images), ``models/reference.pt`` (a resnet10t
       timm state dict with ``n_classes`` outputs).
 
     Returns a dict with the keys train_shards, val_shards, ood_full, ood_subset (brace patterns
     such as ``root/imagenet/train-{000000..000003}.tar``), ood_subset_indices, class_index, sd,
-    if_stage1, if_stage2, amused, t5, blip2 and reference (paths).
+    if_stage1, if_stage2, amused, sdxl, flux, t5, blip2 and reference (paths).
     """
     if not 2 <= n_classes <= len(DIGIT_NAMES):
         raise ValueError(f"n_classes must be in 2..{len(DIGIT_NAMES)}, got {n_classes}")
@@ -371,6 +373,7 @@ def paperlike_assets(root: str | Path, n_classes: int = 4, size: int = 32, per_c
     class_index.write_text(json.dumps({"names": names, "ids": ids}, indent=2) + "\n")
 
     from support.assets_families import save_tiny_amused, save_tiny_if
+    from support.assets_modern import save_tiny_flux, save_tiny_sdxl
 
     models = root / "models"
     if_stage1, if_stage2 = save_tiny_if(models / "if", base_size=size // 2, sr_size=size, words=names)
@@ -388,6 +391,8 @@ def paperlike_assets(root: str | Path, n_classes: int = 4, size: int = 32, per_c
         "t5": save_tiny_t5(models / "t5", words=names),
         "blip2": save_tiny_blip2(models / "blip2", words=["digit", "drawn", "written", *names], image_size=size),
         "reference": save_reference_state_dict(models / "reference.pt", "resnet10t", num_classes=n_classes),
+        "sdxl": save_tiny_sdxl(models / "sdxl", image_size=size),
+        "flux": save_tiny_flux(models / "flux", image_size=size // 2, variant="dev", words=names),
     }
 
 

@@ -64,3 +64,19 @@ def test_guidance_semantics_is_one_of_three(modern):
     cfg["models"]["sdxl"]["guidance"] = "classifier-free"
     with pytest.raises(C.ConfigError, match=r"models.*sdxl.*guidance"):
         C.validate(cfg)
+
+
+def test_every_sampling_key_of_a_model_is_in_the_generate_rules_params(root):
+    """A model key the sampler reads must re-run the model's shards when edited: every key a model section
+    may hold (config/schema.yaml) is a weight path (an input), its guidance range (checked against the
+    runs), its tiny training section (rule train_t2i), or in the generate rules' config slice."""
+    import yaml
+
+    from synscale.config.names import MODEL_PATH_KEYS
+    from synscale.steps.keys import PER_MODEL, generate
+
+    schema = yaml.safe_load((root / "config" / "schema.yaml").read_text())
+    keys = set(schema["properties"]["models"]["additionalProperties"]["properties"])
+    paths = {k for ks in MODEL_PATH_KEYS.values() for k in ks}
+    assert keys - paths - {"guidance_range", "train"} == set(PER_MODEL)
+    assert {"models.flux.guidance", "models.flux.resolution", "models.flux.scheduler"} <= set(generate("flux", False))
