@@ -4,10 +4,10 @@ import math
 
 import pandas as pd
 import pytest
+from support.repo import ROOT
 
 from synscale.report.eras import era_plane, era_table
 from synscale.report.tables import SUMMARY_COLUMNS, paper_values
-from support.repo import ROOT
 
 MODELS = {"sd": {"family": "latent_diffusion"}, "flux": {"family": "diffusers", "guidance": "distilled"},
           "schnell": {"family": "diffusers", "guidance": "none"}}

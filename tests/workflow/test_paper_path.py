@@ -114,6 +114,51 @@ def test_three_families_generate_from_their_saved_pipelines(built):
         assert json.loads((res / "eval" / run / "n40.json").read_text())["val"]["n"] == 80
 
 
+def test_todays_models_run_through_the_workflow(built):
+    """An SDXL-class and a FLUX.1-dev-class pipeline (family diffusers) from their saved directories:
+    shards at the stored size with each model's guidance semantics and cached text embeddings in the
+    manifest, quality, three trained scales, a fit, and the report's comparison across eras."""
+    import numpy as np
+    import pandas as pd
+
+    from synscale.data.shards import read_shard
+
+    wd, res, cfgfile = built
+    cfg = _cfg(cfgfile)
+    expect = {"sdxl_cfg4_classname": ("sdxl", "StableDiffusionXLPipeline", "cfg", 4.0, [32, 32]),
+              "flux_cfg3.5_classname": ("flux", "FluxPipeline", "distilled", 3.5, [16, 16])}
+    for run, (model, cls, semantics, g, sampled) in expect.items():
+        man = json.loads((res / "shards" / run / "shard-00001.json").read_text())
+        assert man["family"] == "diffusers" and man["model_dirs"] == [cfg["models"][model]["path"]]
+        assert read_shard(res / "shards" / run / "shard-00001.tar", channels=3).images.shape == (40, 32, 32, 3)
+        smp = man["sampling"]
+        assert smp["pipelines"][0]["class"] == cls and smp["guidance"] == semantics
+        assert smp["sampled_resolution"] == sampled and smp["stored_resolution"] == [32, 32]
+        assert {c["guidance_scale"] for c in smp["pipeline_calls"]} == {g}
+        assert {c["text"] for c in smp["pipeline_calls"]} == {"prompt_embeds"}
+        # one prompt per class: 4 distinct prompts, encoded once by the process sampling the batch
+        assert smp["text_embeddings"][0]["prompts_distinct"] == 4 and smp["text_embeddings"][0]["cached"]
+        q = json.loads((res / "quality" / f"{run}.json").read_text())
+        assert q["n_images"] == 20 and 0 <= q["recognizability"] <= 1 and q["fid"] > 0
+        fit = json.loads((res / "scaling" / f"{run}.json").read_text())
+        assert [p["scale"] for p in fit["points"]] == [40, 80, 160]
+        slope = np.polyfit(np.log([p["scale"] for p in fit["points"]]),
+                           np.log([p["val_loss"] for p in fit["points"]]), 1)[0]
+        assert fit["k"] == pytest.approx(-slope, rel=1e-6)
+    eras = pd.read_csv(res / "report" / "eras.csv").set_index("model")
+    for run, (model, _, semantics, _, _) in expect.items():
+        fit = json.loads((res / "scaling" / f"{run}.json").read_text())
+        row = eras.loc[model]
+        assert (row["run"], row["guidance_meaning"], row["source"]) == (run, semantics, "measured here")
+        assert row["k"] == pytest.approx(fit["k"], rel=1e-5)
+        assert row["neg_log_L_at_DI"] == pytest.approx(fit["neg_log_L_at_DI"], rel=1e-5)
+    # the paper's three models, labelled as its numbers: -ln of its ImageNet val loss at 1.3M, no k
+    paper = eras[eras["source"].str.startswith("the paper")]
+    assert sorted(paper.index) == ["Imagen", "Muse", "Stable Diffusion 1.5"]
+    assert paper.loc["Imagen", "neg_log_L_at_DI"] == pytest.approx(-np.log(1.78)) and paper["k"].isna().all()
+    assert (res / "report" / "era_plane.png").stat().st_size > 10_000
+
+
 def test_guidance_grid_and_scaling_summary(built):
     """The grid section's configs get test sets and quality (sharing those of a scaling run of the
     same name), summarised with Spearman correlations; the scaling summary has a row per fitted run."""
@@ -122,20 +167,22 @@ def test_guidance_grid_and_scaling_summary(built):
     wd, res, cfgfile = built
     grid = pd.read_csv(res / "grid" / "summary.csv")
     assert sorted(grid["run"]) == sorted(["sd_cfg2_classname", "sd_cfg4_classname", "imagen_cfg1.5_classname",
-                                          "muse_cfg0.3_classname", "muse_cfg1_classname"])
+                                          "muse_cfg0.3_classname", "muse_cfg1_classname", "sdxl_cfg4_classname",
+                                          "flux_cfg3.5_classname"])
     fam = dict(zip(grid["model"], grid["family"]))
-    assert fam == {"sd": "latent_diffusion", "imagen": "pixel_cascade", "muse": "masked_token"}
+    assert fam == {"sd": "latent_diffusion", "imagen": "pixel_cascade", "muse": "masked_token",
+                   "sdxl": "diffusers", "flux": "diffusers"}
     assert grid["recognizability"].between(0, 1).all() and (grid["n_images"] == 20).all()
     assert {"fid", "lpips"} <= set(grid.columns) and (grid["fid"] > 0).all()
     q = json.loads((res / "quality" / "imagen_cfg1.5_classname.json").read_text())
     assert grid.set_index("run").loc["imagen_cfg1.5_classname", "recognizability"] == pytest.approx(
         q["recognizability"], abs=1e-5)
     summary = json.loads((res / "grid" / "summary.json").read_text())
-    assert set(summary["spearman_guidance"]) == {"sd", "imagen", "muse"}
+    assert set(summary["spearman_guidance"]) == {"sd", "imagen", "muse", "sdxl", "flux"}
     assert summary["spearman_guidance"]["sd"]["all"]["recognizability"]["n"] == 2
     assert (res / "grid" / "summary.png").stat().st_size > 10_000
     scaling = pd.read_csv(res / "scaling" / "summary.csv")
-    assert sorted(scaling["run"]) == ["real", "sd_cfg2_incap"]
+    assert sorted(scaling["run"]) == ["flux_cfg3.5_classname", "real", "sd_cfg2_incap", "sdxl_cfg4_classname"]
     fit = json.loads((res / "scaling" / "sd_cfg2_incap.json").read_text())
     row = scaling.set_index("run").loc["sd_cfg2_incap"]
     assert row["k"] == pytest.approx(fit["k"], rel=1e-5) and row["family"] == "latent_diffusion"
@@ -273,6 +320,24 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
         # page says why
         assert not [h for h in header if h.startswith("paper_")]
         assert "not ImageNet-1k" in d.find_element(By.TAG_NAME, "body").text
+        # across eras: the table (today's models beside the paper's, labelled) and the plane
+        d.switch_to.default_content()
+        d.get(html.as_uri())
+        kinds = {}
+        for i in range(len(open_category(d, "9 Across eras"))):
+            d.get(html.as_uri())
+            el = show(d, open_category(d, "9 Across eras")[i])
+            kinds[el.tag_name] = el
+            if el.tag_name == "iframe":
+                d.switch_to.frame(el)
+                body = d.find_element(By.TAG_NAME, "body").text
+                for text in ("sdxl_cfg4_classname", "flux_cfg3.5_classname", "distilled", "Stable Diffusion 1.5",
+                             "the paper (ImageNet-1k"):
+                    assert text in body, text
+                d.switch_to.default_content()
+            else:
+                assert el.tag_name == "img" and int(el.get_attribute("naturalWidth")) > 100
+        assert sorted(kinds) == ["iframe", "img"]
     finally:
         d.quit()
 

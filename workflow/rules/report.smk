@@ -51,14 +51,14 @@ rule report_figures:
         eras=report(
             report_file("eras.html"),
             caption="../report/eras.rst",
-            category="1 Scaling",
+            category="9 Across eras",
             labels=cross_run_labels("across eras: best config per model"),
         ),
         eras_csv=report_file("eras.csv"),
         era_plane=report(
             report_file("era_plane.png"),
             caption="../report/era_plane.rst",
-            category="2 Quality",
+            category="9 Across eras",
             labels=cross_run_labels("across eras: recognizability vs diversity"),
         ),
     log:
