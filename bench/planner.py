@@ -27,24 +27,18 @@ from synscale.ops import plan as P
 from synscale.ops.cost import RATE_KIND
 
 
-def _key(r: dict) -> tuple:
-    kind = RATE_KIND[r["rule"]]
-    subject = r.get("model") if kind == "generation" else r.get("arch")
-    return kind, subject or "", P._res(r.get("resolution"))
-
-
 def predict(fit_rows: list[dict], rows: list[dict], gpu_type: str, startup: bool) -> dict[str, list[float]]:
     """rule -> [predicted wall hours, measured wall hours, jobs] of ``rows`` from ``fit_rows``' rates."""
     rates = P.measured_rates(fit_rows, gpu_type)
     out: dict[str, list[float]] = {}
     for r in rows:
-        rate = rates.get(_key(r))
+        rate = rates.get(P.rate_key(r))
         if rate is None:
             continue
         if not startup:
             rate = P.Rate(statistics.median(x["work"] / (x["wall_s"] * max(1.0, x.get("gpus") or 1))
                                             for x in fit_rows if x.get("work") and x.get("wall_s")
-                                            and RATE_KIND.get(x["rule"]) and _key(x) == _key(r)))
+                                            and RATE_KIND.get(x["rule"]) and P.rate_key(x) == P.rate_key(r)))
         gpus = max(1.0, r.get("gpus") or 1)
         t = out.setdefault(r["rule"], [0.0, 0.0, 0])
         t[0] += rate.gpu_seconds(r["work"]) / gpus / 3600

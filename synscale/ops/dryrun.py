@@ -115,7 +115,6 @@ def dry_run(configfile: str | None = None, directory: str | None = None, targets
     a locked workspace stops with Snakemake's message. The child runs with ``SLURM_CONF`` set to an
     empty file: SLURM's own variable, which makes the SLURM executor plugin's ``scontrol`` call at
     start-up fail at once instead of waiting for a controller that does not answer."""
-
     cmd = snakemake_command(configfile, directory, targets, allow_missing_paths)
     # a dry run never talks to SLURM; without this, the SLURM executor plugin's scontrol call at
     # import waits out slurm.conf's MessageTimeout wherever SLURM's tools are installed but no

@@ -74,6 +74,13 @@ def fit_rate(points: Sequence[tuple[float, float]]) -> Rate | None:
     return Rate(statistics.median(w / s for w, s in pts))
 
 
+def rate_key(row: dict) -> tuple:
+    """What makes ledger jobs comparable: (kind of rule, T2I model or arch, resolution)."""
+    kind = RATE_KIND[row["rule"]]
+    subject = row.get("model") if kind == "generation" else row.get("arch")
+    return kind, subject or "", _res(row.get("resolution"))
+
+
 def measured_rates(rows: Sequence[dict], gpu_type: str) -> dict[tuple, Rate]:
     """(kind, model or arch, resolution) -> the rate per GPU (``fit_rate`` of work against
     wall x GPUs) of the ledger's jobs on ``gpu_type``."""
@@ -82,9 +89,7 @@ def measured_rates(rows: Sequence[dict], gpu_type: str) -> dict[tuple, Rate]:
         kind = RATE_KIND.get(r["rule"])
         if not kind or not r.get("work") or not r.get("wall_s") or not gpu_matches(r.get("device"), gpu_type):
             continue
-        subject = r.get("model") if kind == "generation" else r.get("arch")
-        got.setdefault((kind, subject or "", _res(r.get("resolution"))), []).append(
-            (r["work"], r["wall_s"] * max(1.0, r.get("gpus") or 1)))
+        got.setdefault(rate_key(r), []).append((r["work"], r["wall_s"] * max(1.0, r.get("gpus") or 1)))
     return {k: rate for k, v in got.items() if (rate := fit_rate(v)) is not None}
 
 

@@ -194,6 +194,7 @@ def measure_per_class_fid(cfg: dict, run: str, scale: int, largest_scale: int, s
     feats, labels, _ = fid_features(cfg, model, device, amp, reference_loader(cfg, shards, device))
     labels = labels.numpy()
     keep = first_per_class(labels, per_class, n_classes)
+    dev = describe(device, amp)
     res = fid_of_each_class(real["features"], real_labels, feats[keep].half(), labels[keep], n_classes, least, names,
                             f"{PER_CLASS_FID_KEY}.min_images_per_class", device)
     out = {"run": run, **res, "images_per_class": per_class,
@@ -206,9 +207,8 @@ def measure_per_class_fid(cfg: dict, run: str, scale: int, largest_scale: int, s
                     "images": int(len(real["labels"]))},
            "fid_feature_space": space,
            "reference": {"normalization": reference_normalization(cfg), "val_top1": ref.get("val_top1")},
-           **describe(device, amp),
-           "work": work_record("images", len(labels), time.time() - t0, describe(device, amp),
-                               resolution=cfg["data"]["image_size"]),
+           **dev,
+           "work": work_record("images", len(labels), time.time() - t0, dev, resolution=cfg["data"]["image_size"]),
            "provenance": provenance(cfg, wall_time_s=time.time() - t0)}
     write_json(out_json, out)
     log.info("%s: per-class FID over %d classes, %d synthetic images per class, mean %.3f (%s)", run, n_classes,

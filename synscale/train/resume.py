@@ -80,6 +80,14 @@ def load_resume(path: str | os.PathLike | None, identity: dict, parts: Iterable[
     return dict(state, step=int(state["step"]))
 
 
+def cannot_continue(path: str | os.PathLike, why: str):
+    """A resume state of this job whose parts do not load: set aside, and this attempt stops with an
+    error saying so (the next attempt trains from the start)."""
+    bad = set_aside(path, why, then="this attempt stops")
+    raise RuntimeError(f"{path}: a resume state of this job that cannot be continued ({why}); set aside as "
+                       f"{bad}; run the job again to train from the start")
+
+
 def restore(path: str | os.PathLike | None, identity: dict, parts: dict, total: int) -> int:
     """Load a resume checkpoint of this job (``load_resume``) into ``parts`` (name -> an object
     with ``load_state_dict``: model, optimizer, scheduler, grad scaler); the step it reached, or 0.
@@ -99,9 +107,7 @@ def restore(path: str | os.PathLike | None, identity: dict, parts: dict, total: 
     except Exception as e:
         why = f"its '{name}' does not load: {type(e).__name__}: {e}"[:300]
     if why:
-        bad = set_aside(path, why, then="this attempt stops")
-        raise RuntimeError(f"{path}: a resume state of this job that cannot be continued ({why}); set aside as "
-                           f"{bad}; run the job again to train from the start")
+        cannot_continue(path, why)
     log.info("resumed from %s at step %d of %d", path, state["step"], total)
     return int(state["step"])
 

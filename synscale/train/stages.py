@@ -25,7 +25,7 @@ import torch
 from synscale.io import atomic_path
 from synscale.train.losslog import NoLog, open_log
 from synscale.train.preempt import StopFlag, checkpoint_and_exit
-from synscale.train.resume import load_resume, set_aside
+from synscale.train.resume import cannot_continue, load_resume
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,6 @@ class Stages:
     def __exit__(self, *exc):
         self.curve.close()
 
-    def _cannot_continue(self, why: str):
-        bad = set_aside(self.path, why, then="this attempt stops")
-        raise RuntimeError(f"{self.path}: a resume state of this job that cannot be continued ({why}); set aside as "
-                           f"{bad}; run the job again to train from the start")
-
     def attach(self, modules: dict[str, torch.nn.Module]) -> None:
         """The modules the checkpoint holds (every trained module of the model); where the job
         resumes, their weights are loaded now."""
@@ -75,7 +70,7 @@ class Stages:
             for name, m in self.modules.items():
                 m.load_state_dict(self.saved["modules"][name])
         except Exception as e:
-            self._cannot_continue(f"module {name!r} does not load: {type(e).__name__}: {e}"[:300])
+            cannot_continue(self.path, f"module {name!r} does not load: {type(e).__name__}: {e}"[:300])
         self.finished = {k: dict(v) for k, v in self.saved["finished"].items()}
         log.info("resumed from %s at step %d of %d (stage %s, step %d)", self.path, self.start, self.total,
                  self.saved["stage"], self.saved["stage_step"])
@@ -96,7 +91,7 @@ class Stages:
                 generator.set_state(saved["generator"])
                 torch.set_rng_state(saved["torch_rng"])
             except Exception as e:
-                self._cannot_continue(f"stage {stage!r} does not load: {type(e).__name__}: {e}"[:300])
+                cannot_continue(self.path, f"stage {stage!r} does not load: {type(e).__name__}: {e}"[:300])
             state.update(saved["state"])
             start = int(saved["stage_step"])
         self.current = (stage, parts, generator, state)
