@@ -95,6 +95,7 @@ class PromptEmbeddings:
 
     def plan(self, prompts: Sequence[str], batch_size: int) -> None:
         self.first, self.last, self.groups, self.cache = {}, {}, {}, {}
+        self.encoded = self.encoder_calls = 0     # the record describes one job
         for i, p in enumerate(prompts):
             b = i // batch_size
             if p not in self.first:
