@@ -65,7 +65,8 @@ def test_write_wds_split_layout_reproducible_and_readable(tmp_path):
 
 def test_paperlike_assets_complete(assets):
     assert set(assets) == {"train_shards", "val_shards", "ood_full", "ood_subset", "ood_subset_indices",
-                           "class_index", "sd", "if_stage1", "if_stage2", "amused", "t5", "blip2", "reference"}
+                           "class_index", "sd", "if_stage1", "if_stage2", "amused", "t5", "blip2", "reference",
+                           "sdxl", "flux"}
     assert assets["train_shards"].endswith("imagenet/train-{000000..000003}.tar")
     assert assets["val_shards"].endswith("imagenet/val-{000000..000001}.tar")
     assert json.loads(Path(assets["class_index"]).read_text()) == {"names": ["zero", "one", "two", "three"],

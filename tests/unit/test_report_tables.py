@@ -89,7 +89,7 @@ def _step(tmp_path, source, n_classes, d_i):
     from synscale.steps.report import figures
 
     cfg = {"results": str(tmp_path / "res"), "report": {"paper_table": str(PAPER)}, "data": {"source": source},
-           "fit": {"reference_scale": d_i}}
+           "fit": {"reference_scale": d_i}, "models": {"sd": {"family": "latent_diffusion"}}}
     runs, evals, quality = {}, [], []
     for g, loss in ((2, 2.0), (4, 2.2)):
         name = f"sd_cfg{g}_incap"
@@ -101,15 +101,26 @@ def _step(tmp_path, source, n_classes, d_i):
         quality.append(q)
     out = {k: str(tmp_path / f"{k}.{ext}") for k, ext in (("csv", "csv"), ("html", "html"), ("per_scale", "html"),
                                                              ("per_scale_csv", "csv"), ("k_bars", "png"),
-                                                             ("curves", "png"), ("quality", "png"), ("ood", "png"))}
+                                                             ("curves", "png"), ("quality", "png"), ("ood", "png"),
+                                                             ("eras", "html"), ("eras_csv", "csv"),
+                                                             ("era_plane", "png"))}
     res = figures(cfg, runs, [], evals, quality, out, str(PAPER))
     return res, pd.read_csv(out["csv"]), (tmp_path / "html.html").read_text()
+
+
+def _eras(tmp_path):
+    return pd.read_csv(tmp_path / "eras_csv.csv").set_index("model"), (tmp_path / "eras.html").read_text()
 
 
 def test_the_embedded_default_shows_no_imagenet_number(tmp_path, embedded_cfg):
     res, df, html = _step(tmp_path, embedded_cfg["data"]["source"], 10, embedded_cfg["fit"]["reference_scale"])
     assert not res["paper_values_shown"] and not [c for c in df.columns if c.startswith("paper_")]
     assert "55.04" not in html and "0.5504" not in html and "not shown" in html and "not ImageNet-1k" in html
+    # across eras: the paper's rows stand labelled as its own, said not comparable with these data
+    eras, eras_html = _eras(tmp_path)
+    assert eras.loc["sd", "run"] == "sd_cfg2_incap" and eras.loc["sd", "source"] == "measured here"
+    assert eras.loc["Stable Diffusion 1.5", "neg_log_L_at_DI"] == pytest.approx(-math.log(2.23))
+    assert "not comparable with the measured rows here" in eras_html and "not ImageNet-1k" in eras_html
 
 
 def test_imagenet_data_show_the_paper_in_fractions(tmp_path):
@@ -118,6 +129,10 @@ def test_imagenet_data_show_the_paper_in_fractions(tmp_path):
     sd = df.set_index("run").loc["sd_cfg2_incap"]
     assert sd["paper_in_val_top1"] == pytest.approx(0.5504) and sd["val_top1_at_DI"] == 0.5   # both fractions
     assert sd["neg_log_L_at_DI"] == pytest.approx(-math.log(2.0))
+    eras, eras_html = _eras(tmp_path)    # the best SD config: the lower loss at D_I
+    assert eras.loc["sd", "run"] == "sd_cfg2_incap" and eras.loc["sd", "neg_log_L_at_DI"] == pytest.approx(
+        -math.log(2.0))
+    assert "not comparable" not in eras_html and "the paper (ImageNet-1k" in eras_html
 
 
 def test_per_scale_table_averages_seeds_and_names_every_set():
