@@ -7,6 +7,8 @@ today scale better as training data than those of 2023?
   (SD 1.5 at CFG 2, Imagen at 1.5, Muse at 0.3, all ``incap``): -log L at 1.3M from its tabulated
   1.3M grid (Tables A4-A6). The paper's k values are drawn in its Fig. 3 but not tabulated, so they
   are not shipped and the column stays empty for its rows.
+* ``era_scaling``: those best configurations in the (k, -log L at D_I) plane, the paper's models as
+  lines at their -log L at 1.3M;
 * ``era_plane``: recognizability against diversity of every measured configuration of every model,
   marked by family, with the paper's 52 tabulated configurations (hollow) for orientation.
 
@@ -121,6 +123,36 @@ def era_plane(summary, models: Mapping[str, dict], out_png, paper=None, note: st
            title="recognizability vs diversity of every model's configurations")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="best")
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=6.5, wrap=True)
+    finish(fig, out_png)
+
+
+def era_scaling(table, out_png, note: str = "") -> None:
+    """Each model's best configuration in the plane of the scaling law's two numbers: k (with its CI)
+    against -log L at D_I (stars: today's models); the paper's models, whose k is not tabulated, as
+    dashed lines at their -log L at 1.3M."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
+    measured = table[(table["source"] == "measured here") & table["k"].notna() & table["neg_log_L_at_DI"].notna()]
+    for i, (_, r) in enumerate(measured.iterrows()):
+        today = r["family"] == "diffusers"
+        lo, hi = r["k_ci_low"], r["k_ci_high"]
+        xerr = [[r["k"] - lo], [hi - r["k"]]] if _num(lo) is not None and _num(hi) is not None else None
+        ax.errorbar([r["k"]], [r["neg_log_L_at_DI"]], xerr=xerr, fmt="*" if today else "o", ms=12 if today else 7,
+                    color=plt.cm.tab10(i % 10), capsize=3, label=f"{r['run']} ({r['guidance_meaning']})")
+    paper = table[table["source"] != "measured here"]
+    for _, r in paper.iterrows():
+        ax.axhline(r["neg_log_L_at_DI"], ls="--", lw=0.9, color="grey")
+        ax.annotate(f"the paper's {r['model']} at 1.3M", (0.01, r["neg_log_L_at_DI"]), xycoords=("axes fraction",
+                    "data"), fontsize=7, color="dimgrey", xytext=(0, 2), textcoords="offset points")
+    if measured.empty:
+        ax.text(0.5, 0.5, "no fitted run", ha="center", transform=ax.transAxes)
+    ax.set(xlabel="scaling ability k (bars: CI of the fit)", ylabel="-log L at D_I (performance at D_I)",
+           title="each model's best configuration: k against -log L at D_I")
+    ax.grid(True, alpha=0.3)
+    if len(measured):
+        ax.legend(fontsize=7, loc="best")
     if note:
         fig.text(0.01, 0.01, note, fontsize=6.5, wrap=True)
     finish(fig, out_png)

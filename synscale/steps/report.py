@@ -23,7 +23,7 @@ def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], 
     tabulated grid (``paper_table``) stands beside the measured values only where the data are the
     paper's (``synscale.report.tables.paper_comparison``). ``reference_metrics``: the reference
     classifier's val top-1 and loss and the normalisation it was fed, shown with the summary."""
-    from synscale.report.eras import era_plane, era_table
+    from synscale.report.eras import era_plane, era_scaling, era_table
     from synscale.report.figures import k_bars, ood_scaling, quality_plane, scaling_curves
     from synscale.report.tables import (
         paper_comparison,
@@ -85,6 +85,7 @@ def figures(cfg: dict, runs: dict, fit_jsons: list[str], eval_jsons: list[str], 
                                        "k of the paper's models: drawn in its Fig. 3, not tabulated, not shipped")
                                        if x)))
     era_plane(df, cfg["models"], out["era_plane"], paper, caveat)
+    era_scaling(eras, out["era_scaling"], caveat)
     fits = [loaded[p] for p in fit_jsons]
     k_bars(fits, out["k_bars"])
     scaling_curves(fits, out["curves"])

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from support.repo import ROOT
 
-from synscale.report.eras import era_plane, era_table
+from synscale.report.eras import era_plane, era_scaling, era_table
 from synscale.report.tables import SUMMARY_COLUMNS, paper_values
 
 MODELS = {"sd": {"family": "latent_diffusion"}, "flux": {"family": "diffusers", "guidance": "distilled"},
@@ -60,6 +60,8 @@ def test_without_the_papers_table_only_measured_rows(tmp_path):
               paper_values(ROOT / "data" / "paper_grid_1p3M.csv"), "the paper's rows: its own numbers")
     from PIL import Image
 
-    for name in ("plane.png", "with_paper.png"):
+    era_scaling(era_table(_summary(), MODELS, paper_values(ROOT / "data" / "paper_grid_1p3M.csv")),
+                tmp_path / "scaling.png", "note")
+    for name in ("plane.png", "with_paper.png", "scaling.png"):
         with Image.open(tmp_path / name) as im:
             assert im.size[0] > 600 and len(set(im.convert("L").getdata())) > 20   # drawn, not blank

@@ -103,7 +103,7 @@ def _step(tmp_path, source, n_classes, d_i):
                                                              ("per_scale_csv", "csv"), ("k_bars", "png"),
                                                              ("curves", "png"), ("quality", "png"), ("ood", "png"),
                                                              ("eras", "html"), ("eras_csv", "csv"),
-                                                             ("era_plane", "png"))}
+                                                             ("era_plane", "png"), ("era_scaling", "png"))}
     res = figures(cfg, runs, [], evals, quality, out, str(PAPER))
     return res, pd.read_csv(out["csv"]), (tmp_path / "html.html").read_text()
 

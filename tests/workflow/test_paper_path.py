@@ -157,6 +157,7 @@ def test_todays_models_run_through_the_workflow(built):
     assert sorted(paper.index) == ["Imagen", "Muse", "Stable Diffusion 1.5"]
     assert paper.loc["Imagen", "neg_log_L_at_DI"] == pytest.approx(-np.log(1.78)) and paper["k"].isna().all()
     assert (res / "report" / "era_plane.png").stat().st_size > 10_000
+    assert (res / "report" / "era_scaling.png").stat().st_size > 10_000
 
 
 def test_guidance_grid_and_scaling_summary(built):
@@ -337,7 +338,7 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
                 d.switch_to.default_content()
             else:
                 assert el.tag_name == "img" and int(el.get_attribute("naturalWidth")) > 100
-        assert sorted(kinds) == ["iframe", "img"]
+        assert sorted(kinds) == ["iframe", "img"] and len(open_category(d, "9 Across eras")) == 3
     finally:
         d.quit()
 

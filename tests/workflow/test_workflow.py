@@ -220,7 +220,7 @@ def test_configurations_never_share_outputs(built, tmp_path, paperlike_config):
     ws = tmp_path / "ws"
     shutil.copytree(built, ws, ignore=shutil.ignore_patterns(".snakemake"))
     fresh = job_stats(smk(tmp_path / "empty", "-n", configfile=paperlike_config).stdout)
-    assert fresh["generate_shard"] > 0 and fresh["fit"] == 2
+    assert fresh["generate_shard"] > 0 and fresh["fit"] == 4     # sd, real, sdxl, flux
     assert job_stats(smk(ws, "-n", configfile=paperlike_config).stdout) == fresh
 
 

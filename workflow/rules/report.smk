@@ -55,6 +55,12 @@ rule report_figures:
             labels=cross_run_labels("across eras: best config per model"),
         ),
         eras_csv=report_file("eras.csv"),
+        era_scaling=report(
+            report_file("era_scaling.png"),
+            caption="../report/era_scaling.rst",
+            category="9 Across eras",
+            labels=cross_run_labels("across eras: k vs -log L at D_I"),
+        ),
         era_plane=report(
             report_file("era_plane.png"),
             caption="../report/era_plane.rst",
