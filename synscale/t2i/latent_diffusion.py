@@ -41,9 +41,9 @@ def build_latent_diffusion(arch: dict, text_encoder_spec: str, max_length: int, 
 
     torch.manual_seed(seed)
     src = text_encoder_source(text_encoder_spec)
-    tokenizer = AutoTokenizer.from_pretrained(str(src))
+    tokenizer = AutoTokenizer.from_pretrained(str(src), local_files_only=True)
     tokenizer.model_max_length = max_length
-    text_encoder = AutoModel.from_pretrained(str(src))
+    text_encoder = AutoModel.from_pretrained(str(src), local_files_only=True)
     text_encoder.config.use_attention_mask = True
     text_encoder.requires_grad_(False).eval()
     vae_ch = tuple(arch["vae_channels"])

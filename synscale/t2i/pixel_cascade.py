@@ -139,8 +139,8 @@ def build_cascade(arch: dict, text_encoder_spec: str, channels: int, base_size: 
         if size % (2 ** (len(a["channels"]) - 1)):
             raise ValueError(f"train.arch.{name}: {len(a['channels'])} resolutions do not divide {size} px")
     src = text_encoder_source(text_encoder_spec)
-    tokenizer = AutoTokenizer.from_pretrained(str(src))
-    text_encoder = AutoModel.from_pretrained(str(src))
+    tokenizer = AutoTokenizer.from_pretrained(str(src), local_files_only=True)
+    text_encoder = AutoModel.from_pretrained(str(src), local_files_only=True)
     text_encoder.requires_grad_(False).eval()
     text_dim = text_encoder.config.hidden_size
     with torch.random.fork_rng(devices=[]):

@@ -32,6 +32,8 @@ EDITS = [
     ("quality.lpips.pairs_per_class", 20, {"quality": 1, "fit": 1, **DOWNSTREAM}),
     ("analysis.groups.k_quantile", 0.5, {"analysis": 1, "ledger": 1, "all": 1}),
     ("threads", 2, {}),
+    ("generation.gpus", 2, {"ledger": 1, "all": 1}),  # a SLURM request: no image depends on it; the ledger
+                                                       # reads the generation config
     ("seed", 1, FULL_BUILD),
 ]
 
