@@ -259,3 +259,17 @@ def test_a_slurm_runtime_edit_retrains_nothing(root):
     cfg["clip"]["train"]["recipes"][0]["lr"] *= 2
     assert C.pick(cfg, "results", *TRAIN_KEYS) != before
     assert set(cfg["clip"]["train"]) - {k.split(".")[-1] for k in TRAIN_KEYS} == {"minutes_per_1m_samples"}
+
+
+def test_a_template_edit_re_evaluates_and_retrains_nothing(root):
+    """README: editing ``clip.zero_shot.templates`` only re-evaluates: it is in the evaluation jobs'
+    config slice and not in the training jobs'."""
+    from synscale.steps.keys import CLIP_EVAL, CLIP_FIT, CLIP_TRAIN
+
+    cfg = C.validate(C.load_yaml(root / "config" / "paper.yaml"))
+    before = {keys: C.pick(cfg, "results", *keys) for keys in (CLIP_TRAIN, CLIP_EVAL, CLIP_FIT)}
+    assert cfg["clip"]["zero_shot"]["templates"] != "simple_imagenet"
+    cfg["clip"]["zero_shot"]["templates"] = "simple_imagenet"
+    after = {keys: C.pick(cfg, "results", *keys) for keys in (CLIP_TRAIN, CLIP_EVAL, CLIP_FIT)}
+    assert after[CLIP_TRAIN] == before[CLIP_TRAIN] and after[CLIP_FIT] == before[CLIP_FIT]
+    assert after[CLIP_EVAL] != before[CLIP_EVAL]

@@ -99,3 +99,44 @@ def test_each_runs_guidance_reaches_the_pipeline_and_the_manifest(tmp_path, root
         assert per_step == {g: pytest.approx(MUSE_PER_STEP[g]) for g in (g1, g2)}
     else:
         assert per_step == {g1: [g1] * STEPS, g2: [g2] * STEPS}
+
+
+def test_the_cascade_encodes_each_prompt_once_for_both_stages(tmp_path, root, dirs, monkeypatch):
+    """README (Imagen): the T5 prompt embeddings are computed once, by stage I, and stage II gets the
+    same tensors; stage II runs IF's released settings by default (50 steps, guidance 4, noise 250).
+    A pipeline runs its text encoder when ``encode_prompt`` gets no ``prompt_embeds``."""
+    import diffusers
+
+    encoded, received = [], {}
+
+    def spy_encode(cls):
+        orig = cls.encode_prompt
+
+        def encode(self, *args, **kw):
+            out = orig(self, *args, **kw)
+            if kw.get("prompt_embeds") is None:
+                encoded.append(cls.__name__)
+                received["encoded"] = out
+            return out
+
+        monkeypatch.setattr(cls, "encode_prompt", encode)
+
+    spy_encode(diffusers.IFPipeline)
+    spy_encode(diffusers.IFSuperResolutionPipeline)
+    orig_sr = diffusers.IFSuperResolutionPipeline.__call__
+
+    def sr_call(self, *args, **kw):
+        received["stage_2"] = (kw["prompt_embeds"], kw["negative_prompt_embeds"])
+        return orig_sr(self, *args, **kw)
+
+    monkeypatch.setattr(diffusers.IFSuperResolutionPipeline, "__call__", sr_call)
+    _shard(tmp_path, root, dirs, "imagen", 2.0)
+    # one batch of two prompts: one encoding, by stage I; stage II receives its tensors
+    assert encoded == ["IFPipeline"]
+    assert received["stage_2"][0] is received["encoded"][0] and received["stage_2"][1] is received["encoded"][1]
+    raw = C.load_yaml(root / "tests" / "configs" / "paperlike.yaml")
+    assert raw["models"]["imagen"]["family"] == "pixel_cascade"
+    for key in ("sr_steps", "sr_guidance", "noise_level"):
+        raw["models"]["imagen"].pop(key, None)
+    defaults = C.validate(raw)["models"]["imagen"]
+    assert (defaults["sr_steps"], defaults["sr_guidance"], defaults["noise_level"]) == (50, 4.0, 250)

@@ -311,25 +311,32 @@ def test_kill_9_during_generation_then_rerun(built):
         (res / f"shard-{i:05d}.tar").unlink()
         (res / f"shard-{i:05d}.json").unlink()
     targets = [f"results/shards/{RUN}/shard-{i:05d}.tar" for i in range(4)]
-    logs = built / "results" / "logs" / "generate" / RUN
     t0 = time.time()
     cmd = snakemake_cmd(built, *targets, options=("--cores", "1"))  # targets before --configfile
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=repo_env(),
                             start_new_session=True)
 
     def in_progress():
-        """Shards whose generation job this run started (its log written since t0) and that have
-        no final file yet: jobs running right now."""
-        return [i for i in (1, 2, 3) if (logs / f"shard-{i:05d}.log").exists()
-                and (logs / f"shard-{i:05d}.log").stat().st_mtime >= t0 and not (res / f"shard-{i:05d}.tar").exists()]
+        """Shards whose generation job this run started and that are mid-way: a finished part file
+        (a batch sampled, written since t0) and so more to sample; a job removes its parts once its
+        shard is written."""
+        def new(q):
+            try:
+                return q.stat().st_mtime >= t0
+            except FileNotFoundError:  # removed by its job just now
+                return False
+
+        return [i for i in (1, 2, 3) if any(new(q) for q in res.glob(f"shard-{i:05d}.tar.part-*.npz"))]
+
+    def finished():
+        return [i for i in (1, 2, 3) if (res / f"shard-{i:05d}.tar").exists() and i not in in_progress()]
 
     # wait until this run is generating a shard (after a first one finished, so a kill mid-way is
     # tested with finished shards beside it), then kill everything with SIGKILL
     deadline, running = time.time() + 600, []
     while time.time() < deadline and proc.poll() is None:
-        done = [i for i in (1, 2, 3) if (res / f"shard-{i:05d}.tar").exists()]
         running = in_progress()
-        if done and running:
+        if running and finished():
             break
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
