@@ -15,8 +15,8 @@ from support.repo import ROOT, TINY
 pytestmark = pytest.mark.subprocess
 
 
-def _dag(configfile: Path, workdir: Path) -> dict:
-    """{(rule, outputs): (params, the keys of the jobs it reads from)} of the default target's DAG."""
+def _on_dag(configfile: Path, workdir: Path, read):
+    """``read(dag)`` on the default target's DAG of ``configfile`` (built, no job runs)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -34,12 +34,18 @@ def _dag(configfile: Path, workdir: Path) -> dict:
         workflow = wf.dag(DAGSettings()).workflow_api._workflow
         workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
         workflow._build_dag()
-        dag = workflow.dag
+        return read(workflow.dag)
 
-        def key(job):
-            return job.rule.name, tuple(sorted(map(str, job.output)))
 
-        return {key(j): (repr(sorted(j.params.items())), [key(d) for d in dag.dependencies[j]]) for j in dag.jobs}
+def _dag(configfile: Path, workdir: Path) -> dict:
+    """{(rule, outputs): (params, the keys of the jobs it reads from)} of the default target's DAG."""
+
+    def key(job):
+        return job.rule.name, tuple(sorted(map(str, job.output)))
+
+    return _on_dag(configfile, workdir, lambda dag: {key(j): (repr(sorted(j.params.items())),
+                                                               [key(d) for d in dag.dependencies[j]])
+                                                     for j in dag.jobs})
 
 
 def _reruns(before: dict, after: dict) -> Counter:
@@ -96,3 +102,25 @@ def test_the_ledger_reads_every_heavy_rules_record(plans):
     for rule in ("train_classifier", "train_clip", "generate_shard", "generate_testset", "evaluate", "evaluate_clip",
                  "quality", "per_class_fid"):
         assert table[rule]["record"].endswith(".json"), (rule, table[rule])
+
+
+def test_two_configurations_write_every_file_under_their_own_results_root(tmp_path):
+    """Outputs, logs and benchmark files of every job lie under the configuration's results root, so
+    two configurations in one project never write the same file (logs included)."""
+    files = {}
+    for root in ("results/a", "results/b"):
+        cfg = yaml.safe_load(TINY.read_text())
+        cfg["results"] = root
+        f = tmp_path / f"{root.replace('/', '_')}.yaml"
+        f.write_text(yaml.safe_dump(cfg))
+        files[root] = _on_dag(f, tmp_path, lambda dag: {
+            (j.rule.name, kind, str(x)) for j in dag.jobs if j.rule.name != "all"
+            for kind, xs in (("output", j.output), ("log", j.log), ("benchmark", [j.benchmark] if j.benchmark else []))
+            for x in xs})
+    for root, fs in files.items():
+        outside = sorted(x for x in fs if not x[2].startswith(root + "/"))
+        assert not outside, (root, outside[:5])
+        kinds = {k for _, k, _ in fs}
+        assert kinds == {"output", "log", "benchmark"}, kinds
+        assert any(r == "generate_shard" and k == "log" for r, k, _ in fs)
+    assert not {x for _, _, x in files["results/a"]} & {x for _, _, x in files["results/b"]}
