@@ -119,6 +119,44 @@ def test_bad_config_is_refused_naming_its_key(path, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+# raw cases that Snakemake's own loader refuses before the workflow starts, with its own words
+# (README, Configuration: `python -m synscale.config FILE` names the line)
+SNAKEMAKE_LOADER = re.compile(r"Config file (is not valid JSON or YAML"
+                              r"|must be given as JSON or YAML with keys at top level)")
+
+
+@pytest.mark.slow
+def test_the_workflow_refuses_every_case_while_it_parses(tmp_path, monkeypatch):
+    """Every case through the real Snakefile (Snakemake's API in-process, as ``snakemake -n``): refused
+    with its message before a DAG exists; the working directory holds nothing but Snakemake's own
+    ``.snakemake`` (no results directory, no job)."""
+    from support.dag import on_dag
+
+    monkeypatch.chdir(tmp_path)
+    wrong = []
+    for path in FILES:
+        h = _headers(path)
+        cfgfile = path if h.get("raw") == "true" else tmp_path / path.name
+        if cfgfile != path:
+            cfgfile.write_text(yaml.safe_dump(patched(path), sort_keys=False))
+        wd = tmp_path / path.stem
+        wd.mkdir()
+        try:
+            on_dag(cfgfile, wd, lambda dag: None)
+            wrong.append(f"{path.name}: accepted")
+            continue
+        except Exception as e:  # the workflow's error as Snakemake raises it
+            msg = str(e)
+        if h.get("raw") == "true" and SNAKEMAKE_LOADER.search(msg):
+            pass
+        else:
+            wrong += [f"{path.name}: /{p}/ not in {msg[:300]}" for p in h["expect"] if not re.search(p, msg)]
+        made = sorted(p.name for p in wd.iterdir() if p.name != ".snakemake")
+        if made:
+            wrong.append(f"{path.name}: created {made}")
+    assert not wrong, "\n".join(wrong)
+
+
 SNAKEMAKE_CASES = [f for f in FILES if _headers(f).get("snakemake") == "true"]
 
 

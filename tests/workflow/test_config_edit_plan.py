@@ -9,32 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.dag import on_dag
 from support.edits import EDITS, FULL_BUILD, set_key
-from support.repo import ROOT, TINY
+from support.repo import TINY
 
 pytestmark = pytest.mark.subprocess
-
-
-def _on_dag(configfile: Path, workdir: Path, read):
-    """``read(dag)`` on the default target's DAG of ``configfile`` (built, no job runs)."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (
-        ConfigSettings,
-        DAGSettings,
-        OutputSettings,
-        Quietness,
-        ResourceSettings,
-        StorageSettings,
-    )
-
-    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(cores=1), storage_settings=StorageSettings(),
-                          config_settings=ConfigSettings(configfiles=[configfile]),
-                          snakefile=ROOT / "Snakefile", workdir=workdir)
-        workflow = wf.dag(DAGSettings()).workflow_api._workflow
-        workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
-        workflow._build_dag()
-        return read(workflow.dag)
 
 
 def _dag(configfile: Path, workdir: Path) -> dict:
@@ -43,7 +22,7 @@ def _dag(configfile: Path, workdir: Path) -> dict:
     def key(job):
         return job.rule.name, tuple(sorted(map(str, job.output)))
 
-    return _on_dag(configfile, workdir, lambda dag: {key(j): (repr(sorted(j.params.items())),
+    return on_dag(configfile, workdir, lambda dag: {key(j): (repr(sorted(j.params.items())),
                                                                [key(d) for d in dag.dependencies[j]])
                                                      for j in dag.jobs})
 
@@ -113,7 +92,7 @@ def test_two_configurations_write_every_file_under_their_own_results_root(tmp_pa
         cfg["results"] = root
         f = tmp_path / f"{root.replace('/', '_')}.yaml"
         f.write_text(yaml.safe_dump(cfg))
-        files[root] = _on_dag(f, tmp_path, lambda dag: {
+        files[root] = on_dag(f, tmp_path, lambda dag: {
             (j.rule.name, kind, str(x)) for j in dag.jobs if j.rule.name != "all"
             for kind, xs in (("output", j.output), ("log", j.log), ("benchmark", [j.benchmark] if j.benchmark else []))
             for x in xs})
