@@ -81,6 +81,13 @@ def require_good_reference(cfg: dict, metrics_json, n_classes: int) -> dict:
     """The reference's val metrics (``reference/metrics.json``), or an error when its val top-1 is
     below the floor: nothing is measured with a classifier that cannot classify the real data."""
     m = json.loads(Path(metrics_json).read_text())
+    fed = reference_normalization(cfg)
+    if "normalization" in m and m["normalization"] != fed:  # every metrics.json the workflow writes has it
+        raise ValueError(
+            f"{metrics_json}: the reference classifier was measured on the real val set with input normalisation "
+            f"{m.get('normalization')}, but this job would feed it {fed}: its measures would not be the "
+            "reference's. Re-run the reference's evaluation (snakemake --forcerun evaluate_reference or "
+            "train_reference) after changing reference_classifier.normalization or reference_classifier.path.")
     floor = top1_floor(cfg, n_classes)
     if m["val_top1"] < floor:
         n = m.get("normalization") or reference_normalization(cfg)

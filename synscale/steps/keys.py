@@ -60,11 +60,14 @@ def generate(model: str, testset: bool, twins: bool = False) -> tuple[str, ...]:
 
 # rule train_reference
 REFERENCE = ("seed", *IMAGE_KEYS, "reference_classifier")
-# what reading the reference classifier depends on (rules quality, val_features)
+# what reading the reference classifier depends on (rules quality, val_features, train_features,
+# per_class_fid, evaluate_reference); ``path`` too: whether the weights are external decides the
+# input normalisation when ``normalization`` is not given (their timm pretrained_cfg, else [-1, 1])
 REFERENCE_MODEL = (*IMAGE_KEYS, *(f"reference_classifier.{k}" for k in (
-    "arch", "kwargs", "input_size", "eval_crop_pct", "amp", "workers", "batch_size", "normalization", "min_val_top1")))
+    "arch", "kwargs", "input_size", "eval_crop_pct", "amp", "workers", "batch_size", "normalization", "min_val_top1",
+    "path")))
 # rule evaluate_reference: an external reference measured on the real val set
-EVALUATE_REFERENCE = (*REFERENCE_MODEL, "reference_classifier.path")
+EVALUATE_REFERENCE = REFERENCE_MODEL
 # rule val_features
 VAL_FEATURES = (*REFERENCE_MODEL, "quality.fid")
 # rule quality

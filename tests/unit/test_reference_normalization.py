@@ -98,3 +98,34 @@ def test_the_jobs_that_check_the_reference_are_given_its_floor_and_normalisation
     job_cfg = C.pick(cfg, "results", *getattr(keys, slice_name))
     assert R.top1_floor(job_cfg, 10) == 0.2
     assert R.reference_normalization(job_cfg)["mean"] == [0.3]
+
+
+@pytest.mark.parametrize("slice_name", ["QUALITY", "VAL_FEATURES", "EVALUATE_REFERENCE"])
+@pytest.mark.parametrize("path, mean", [(None, [0.5] * 3), ("/weights/ref.pt", IMAGENET_MEAN)])
+def test_every_job_reading_the_reference_derives_the_normalisation_the_reference_was_measured_with(
+        slice_name, path, mean):
+    """Without ``normalization`` in the config, whether the weights are external decides it (their
+    timm pretrained_cfg, else [-1, 1]): the jobs' slices must carry ``path``, or a quality job
+    would feed an external ImageNet-normalised reference [-1, 1] pixels."""
+    from support.repo import ROOT
+
+    from synscale import config as C
+    from synscale.steps import keys
+
+    cfg = C.validate(C.load_yaml(ROOT / "tests" / "configs" / "paperlike.yaml"))
+    cfg["reference_classifier"].update({"path": path, "normalization": None, "arch": "resnet10t"})
+    cfg["data"]["channels"] = 3
+    job_cfg = C.pick(cfg, "results", *getattr(keys, slice_name))
+    assert R.reference_normalization(job_cfg) == R.reference_normalization(cfg)
+    assert R.reference_normalization(job_cfg)["mean"] == pytest.approx(mean)
+
+
+def test_a_job_refuses_a_normalisation_other_than_the_one_the_reference_was_measured_with(tmp_path):
+    metrics = tmp_path / "metrics.json"
+    measured = R.reference_normalization(_cfg(path="/w/ref.pt"))
+    metrics.write_text(json.dumps({"val_top1": 0.9, "normalization": measured}))
+    assert R.require_good_reference(_cfg(path="/w/ref.pt"), metrics, 10)["val_top1"] == 0.9
+    with pytest.raises(ValueError, match=r"metrics.json: the reference classifier was measured .* with input "
+                                         r"normalisation .*pretrained_cfg of resnet10t.* but this job would feed it "
+                                         r".*trained by the workflow.*--forcerun evaluate_reference"):
+        R.require_good_reference(_cfg(), metrics, 10)

@@ -75,6 +75,13 @@ def test_external_weights_and_prompt_models_were_used(built):
     cfg = _cfg(cfgfile)
     # the reference classifier is the configured timm state dict
     assert (res / "reference" / "model.pt").resolve() == Path(cfg["reference_classifier"]["path"]).resolve()
+    # measured with its timm pretrained_cfg normalisation, and every quality measure fed it the same
+    ref = json.loads((res / "reference" / "metrics.json").read_text())
+    assert "pretrained_cfg of resnet10t" in ref["normalization"]["source"]
+    quality = sorted((res / "quality").glob("*.json")) + sorted((res / "quality").glob("*/per_class_fid.json"))
+    assert len(quality) >= 12
+    for q in quality:
+        assert json.loads(q.read_text())["reference"]["normalization"] == ref["normalization"], q
     # shards come from the external SD pipeline, with the configured sampling
     man = json.loads((res / "shards" / "sd_cfg2_incap" / "shard-00003.json").read_text())
     assert man["model_dir"] == cfg["models"]["sd"]["path"] and man["count"] == 40 and man["steps"] == 2

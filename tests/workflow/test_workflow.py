@@ -94,6 +94,10 @@ def test_whole_dag_outputs(built):
     assert ev["val"]["loss"] == pytest.approx(sum(ev["val"]["per_class_loss"]) / 10, rel=1e-5)
     ref = json.loads((res / "reference" / "metrics.json").read_text())
     assert 0 <= ref["val_top1"] <= 1 and ref["normalization"]["mean"] == [0.5]
+    # every quality measure records the reference it used: its normalisation and its val top-1
+    for q in (res / "quality" / f"{RUN}.json", res / "quality" / RUN / "per_class_fid.json"):
+        rec = json.loads(q.read_text())["reference"]
+        assert rec["normalization"] == ref["normalization"] and rec["val_top1"] == ref["val_top1"], q
     # the report's summary shows the reference's val top-1 and the normalisation it was fed
     summary = (res / "report" / "summary.html").read_text()
     assert f"val top-1 {ref['val_top1']:.4f}" in summary and "trained by the workflow" in summary
