@@ -136,6 +136,28 @@ def save_figure(fig, final: str | os.PathLike, dpi: float | None = None) -> None
     plt.close(fig)
 
 
+def _plain(obj: Any) -> Any:
+    """``obj`` with every dict subclass but OrderedDict (a state dict) made a dict, recursively: a
+    job's config slice (``synscale.config.declared``) in a checkpoint's metadata is stored as the
+    plain values ``load_tensors`` accepts."""
+    import collections
+
+    if isinstance(obj, dict):
+        kind = type(obj) if type(obj) in (dict, collections.OrderedDict) else dict
+        return kind((k, _plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v) for v in obj) if type(obj) in (list, tuple) else obj
+    return obj
+
+
+def save_tensors(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` of tensors and plain values, the counterpart of ``load_tensors`` (write it to
+    a temporary name from ``atomic_path``)."""
+    import torch
+
+    torch.save(_plain(obj), path)
+
+
 def load_tensors(path: str | os.PathLike, what: str, mmap: bool = False) -> Any:
     """A torch file of tensors and plain values (weights, features, a checkpoint) loaded with
     ``weights_only=True``: a pickle that would run code is refused, never executed. An unreadable

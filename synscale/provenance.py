@@ -49,7 +49,9 @@ def provenance(cfg: dict, seeds: dict | None = None, wall_time_s: float | None =
         "git_commit": git_commit(),
         "config_hash": config_hash(cfg),
         "results": cfg.get("results"),
-        "seeds": {"global": cfg.get("seed"), **(seeds or {})},
+        # the global seed where the job's config slice holds it (dict.get: a job that does not
+        # depend on the seed records None, and reading past its slice would stop it)
+        "seeds": {"global": dict.get(cfg, "seed"), **(seeds or {})},
         "versions": versions(),
         "host": platform.node(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -5,7 +5,8 @@ Owns: loading YAML and the JSON schema with its defaults (``load``), schema erro
 (``checks``; scale lists, shard capacities, CLIP recipes and unique names: ``limits``) and the timm
 models built on the meta device (``models``), the runs derived from a configuration and config
 slices (``runs``), the torch-free training recipes (``recipes``) and the local paths a configuration
-names, with the command that previews it without them (``paths``). ``validate`` is the one entry
+names, with the command that previews it without them (``paths``), and the slice a job is handed,
+which refuses reads of keys its rule did not pass (``declared``). ``validate`` is the one entry
 point: it returns the configuration with every default filled in, or raises ``ConfigError`` listing
 every bad key (with the file and line that set it, given the files). ``python -m synscale.config
 FILE...`` checks config files without Snakemake.

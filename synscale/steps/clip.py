@@ -12,7 +12,7 @@ import numpy as np
 
 from synscale.clip.captions import BLOCK_COLUMNS, embedded_shards, read_block, train_parts  # noqa: F401
 from synscale.data.integrity import check, record
-from synscale.io import atomic_path, read_json, write_json
+from synscale.io import atomic_path, read_json, save_tensors, write_json
 from synscale.logs import Progress
 from synscale.provenance import provenance
 from synscale.seeds import seed_for
@@ -116,7 +116,6 @@ def train_arm(cfg: dict, run: dict, scale: int, blocks: Sequence[str], twins: Se
 
 def train_job(rank: int, world: int, spec: dict) -> None:
     """One process of a CLIP training job (``synscale.train.launch.worker``)."""
-    import torch
 
     from synscale.clip.model import build_model, make_pair_loader, resume_identity, train_loop, transforms
     from synscale.clip.study import run_train_section
@@ -158,7 +157,7 @@ def train_job(rank: int, world: int, spec: dict) -> None:
     meta = {"run": run["name"], "arm": run["arm"], "dataset": run["dataset"], "twins": run["twins"],
             "scale": scale, "captions": captions, "model": model_spec, "recipe": recipe.name}
     with atomic_path(spec["out_ckpt"]) as tmp:
-        torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
+        save_tensors({"state_dict": model.state_dict(), "meta": meta}, tmp)
     dev = describe(device, amp)
     steps = stats["steps"] - (stats.get("resumed_from") or 0)
     work = work_record("samples", steps * recipe.batch_size, stats["train_seconds"], dev, world, steps=steps,

@@ -54,7 +54,12 @@ def from_snakemake(smk, lists: Iterable[str] = ()) -> Job:
     if not outputs and len(smk.output) == 1:
         outputs = {"out": str(smk.output[0])}
     resources = {k: v for k, v in _named(smk.resources).items() if not k.startswith("_")}
-    return Job(inputs, outputs, _named(smk.params), int(smk.threads), smk.log[0] if smk.log else None, resources)
+    params = _named(smk.params)
+    if isinstance(params.get("config"), dict):  # the slice refuses reads of keys the rule did not pass
+        from synscale.config.declared import DeclaredConfig
+
+        params["config"] = DeclaredConfig(params["config"], getattr(smk, "config", None), rule=smk.rule)
+    return Job(inputs, outputs, params, int(smk.threads), smk.log[0] if smk.log else None, resources)
 
 
 def run(smk, step: Callable[[Job], Any], lists: Iterable[str] = ()) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from synscale.data.integrity import check
-from synscale.io import atomic_path, load_tensors, write_json
+from synscale.io import atomic_path, load_tensors, save_tensors, write_json
 from synscale.measure.reference import (
     load_reference,
     reference_loader,
@@ -69,7 +69,6 @@ def compute_val_features(cfg: dict, val_shards, ref_ckpt, classes_json, out_pt, 
     "training", ``half``: the real training set's, for every run's per-class FID, stored in float16:
     1.28M x 2,048 of them on ImageNet). ``ref_metrics``: the reference's val metrics, which must
     clear its floor."""
-    import torch
 
     check([*val_shards, ref_ckpt], manifests)
     t0 = time.time()
@@ -82,7 +81,7 @@ def compute_val_features(cfg: dict, val_shards, ref_ckpt, classes_json, out_pt, 
            "space": spaces(cfg, lpips=False)["fid_feature_space"], "shards": [Path(p).name for p in val_shards],
            "provenance": provenance(cfg, wall_time_s=time.time() - t0)}
     with atomic_path(out_pt) as tmp:
-        torch.save(out, tmp)
+        save_tensors(out, tmp)
     log.info("%s features: %d x %d (%s)", split, *f.shape, out["space"])
     return out
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synscale.io import atomic_path
+from synscale.io import atomic_path, save_tensors
 from synscale.train.losslog import open_log
 from synscale.train.preempt import agreed, checkpoint_and_exit, stop_on_signals
 from synscale.train.resume import distributed, restore, save_resume
@@ -211,7 +211,7 @@ def evaluate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, num
 
 def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, meta: dict) -> None:
     with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "meta": meta}, tmp)
+        save_tensors({"model": model.state_dict(), "meta": meta}, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike, arch: str, num_classes: int, in_chans: int,

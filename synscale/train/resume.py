@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from synscale.io import atomic_path
+from synscale.io import atomic_path, save_tensors
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def restore(path: str | os.PathLike | None, identity: dict, parts: dict, total: 
 def save_resume(path: str | os.PathLike, step: int, identity: dict, parts: dict, **extra) -> None:
     """Write a resume checkpoint atomically: each part's state, the step and the job's identity."""
     with atomic_path(path) as tmp:
-        torch.save({**{name: obj.state_dict() for name, obj in parts.items()}, "step": step, "identity": identity,
+        save_tensors({**{name: obj.state_dict() for name, obj in parts.items()}, "step": step, "identity": identity,
                     **extra}, tmp)
 
 

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import torch
 
-from synscale.io import atomic_path
+from synscale.io import atomic_path, save_tensors
 from synscale.train.losslog import NoLog, open_log
 from synscale.train.preempt import StopFlag, checkpoint_and_exit
 from synscale.train.resume import cannot_continue, load_resume
@@ -112,7 +112,7 @@ class Stages:
     def _save(self, stage: str, stage_step: int) -> None:
         _, parts, generator, state = self.current
         with atomic_path(self.path) as tmp:
-            torch.save({"identity": self.identity, "step": self.offset[stage] + stage_step, "stage": stage,
+            save_tensors({"identity": self.identity, "step": self.offset[stage] + stage_step, "stage": stage,
                         "stage_step": stage_step, "modules": {n: m.state_dict() for n, m in self.modules.items()},
                         "parts": {n: p.state_dict() for n, p in parts.items()}, "generator": generator.get_state(),
                         "torch_rng": torch.get_rng_state(), "state": dict(state), "finished": self.finished}, tmp)
