@@ -85,12 +85,12 @@ def require_good_reference(cfg: dict, metrics_json, n_classes: int) -> dict:
     if "normalization" in m and m["normalization"] != fed:  # every metrics.json the workflow writes has it
         raise ValueError(
             f"{metrics_json}: the reference classifier was measured on the real val set with input normalisation "
-            f"{m.get('normalization')}, but this job would feed it {fed}: its measures would not be the "
+            f"{m['normalization']}, but this job would feed it {fed}: its measures would not be the "
             "reference's. Re-run the reference's evaluation (snakemake --forcerun evaluate_reference or "
             "train_reference) after changing reference_classifier.normalization or reference_classifier.path.")
     floor = top1_floor(cfg, n_classes)
     if m["val_top1"] < floor:
-        n = m.get("normalization") or reference_normalization(cfg)
+        n = m.get("normalization") or fed
         raise ValueError(
             f"{metrics_json}: the reference classifier scores val top-1 {m['val_top1']:.3f} on the real val set, "
             f"below reference_classifier.min_val_top1 = {floor:.3f} (chance: {1 / n_classes:.3f}), so its "

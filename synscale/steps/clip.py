@@ -116,7 +116,6 @@ def train_arm(cfg: dict, run: dict, scale: int, blocks: Sequence[str], twins: Se
 
 def train_job(rank: int, world: int, spec: dict) -> None:
     """One process of a CLIP training job (``synscale.train.launch.worker``)."""
-
     from synscale.clip.model import build_model, make_pair_loader, resume_identity, train_loop, transforms
     from synscale.clip.study import run_train_section
     from synscale.config.recipes import pick_recipe

@@ -69,7 +69,6 @@ def compute_val_features(cfg: dict, val_shards, ref_ckpt, classes_json, out_pt, 
     "training", ``half``: the real training set's, for every run's per-class FID, stored in float16:
     1.28M x 2,048 of them on ImageNet). ``ref_metrics``: the reference's val metrics, which must
     clear its floor."""
-
     check([*val_shards, ref_ckpt], manifests)
     t0 = time.time()
     n_classes = len(load_classes(classes_json)["names"])
